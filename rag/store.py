@@ -1,0 +1,345 @@
+"""The only module that talks to chromadb (embedded on disk, or a server).
+
+Layout inside Chroma, per *generation* (one embedding model + chunker setting):
+
+- ``rag-<gen>-chunks``: one record per chunk: text, vector, metadata (doc id,
+  title, source, published ISO date and ``published_num`` YYYYMMDD, url, start, end).
+- ``rag-<gen>-articles``: one record per article, the manifest: full text,
+  metadata (title, ..., ``origins`` JSON, ``n_chunks``), vector = mean of its chunks.
+- ``rag-state``: one record holding the active generation, revision and last sync.
+
+An article record is written only after all its chunks, and deleted before them,
+so an interrupted sync leaves at worst orphan chunks, which the next sync removes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlparse
+
+from .config import Settings
+from .errors import StoreError
+from .types import Article, Chunk, Passage
+
+if TYPE_CHECKING:
+    import numpy as np
+
+STATE_COLLECTION = "rag-state"
+_PAGE = 2000
+_WRITE_BATCH = 1000
+T = TypeVar("T")
+
+
+def published_num(date: dt.date | None) -> int:
+    """A date as YYYYMMDD, usable in Chroma range filters; 0 when unknown."""
+    return date.year * 10000 + date.month * 100 + date.day if date else 0
+
+
+def _date(value: Any) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def article_metadata(article: Article) -> dict[str, Any]:
+    return {
+        "doc_id": article.doc_id,
+        "title": article.title,
+        "source": article.source,
+        "published": article.published.isoformat() if article.published else "",
+        "published_num": published_num(article.published),
+        "url": article.url,
+        "author": article.author,
+    }
+
+
+def article_from(doc_id: str, text: str, meta: dict[str, Any]) -> Article:
+    return Article(
+        doc_id=doc_id,
+        text=text,
+        title=str(meta.get("title", "")),
+        source=str(meta.get("source", "")),
+        published=_date(meta.get("published")),
+        url=str(meta.get("url", "")),
+        author=str(meta.get("author", "")),
+    )
+
+
+def passage_from(chunk_id: str, text: str, meta: dict[str, Any], score: float) -> Passage:
+    return Passage(
+        text=text,
+        score=float(score),
+        doc_id=str(meta["doc_id"]),
+        title=str(meta.get("title", "")),
+        source=str(meta.get("source", "")),
+        published=_date(meta.get("published")),
+        url=str(meta.get("url", "")),
+        start=int(meta["start"]),
+        end=int(meta["end"]),
+        chunk_id=chunk_id,
+    )
+
+
+class Store:
+    """Chroma, embedded under ``settings.index_dir`` or at ``settings.chroma_url``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: Any = None
+        self._collections: dict[str, Any] = {}
+
+    # -- connection -------------------------------------------------------------------------
+
+    @property
+    def location(self) -> str:
+        return self.settings.chroma_url or str(self.settings.index_dir / "chroma")
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = self._call(self._connect)
+        return self._client
+
+    def _connect(self) -> Any:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        url = self.settings.chroma_url
+        if url:
+            parsed = urlparse(url if "://" in url else f"http://{url}")
+            if not parsed.hostname:
+                raise StoreError(f"RAG_CHROMA_URL={url!r} is not a URL like http://127.0.0.1:8000")
+            client = chromadb.HttpClient(
+                host=parsed.hostname,
+                port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+                ssl=parsed.scheme == "https",
+                settings=chroma_settings,
+            )
+            client.heartbeat()
+            return client
+        path = self.settings.index_dir / "chroma"
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+    def _call(self, fn: Callable[[], T], retries: int = 3) -> T:
+        """Run a Chroma call; a server that is down is retried with backoff, then reported."""
+        delay = 0.5
+        for attempt in range(retries + 1):
+            try:
+                return fn()
+            except StoreError:
+                raise
+            except Exception as exc:  # chromadb raises many types; all mean the same to users
+                if self.settings.chroma_url and _is_connection_error(exc) and attempt < retries:
+                    time.sleep(delay)
+                    delay *= 2
+                    self._client = None if fn == self._connect else self._client
+                    continue
+                if self.settings.chroma_url and _is_connection_error(exc):
+                    raise StoreError(
+                        f"cannot reach the Chroma server at {self.settings.chroma_url} "
+                        f"({type(exc).__name__}: {exc}); start it with `chroma run --path DIR "
+                        f"--port PORT` or unset RAG_CHROMA_URL to use the local index"
+                    ) from exc
+                raise StoreError(f"Chroma at {self.location} failed: {type(exc).__name__}: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def collection(self, name: str, create: bool = True) -> Any:
+        if name not in self._collections:
+
+            def get() -> Any:
+                if create:
+                    return self.client.get_or_create_collection(
+                        name,
+                        embedding_function=None,
+                        configuration={"hnsw": {"space": "cosine"}},
+                    )
+                return self.client.get_collection(name, embedding_function=None)
+
+            self._collections[name] = self._call(get)
+        return self._collections[name]
+
+    def collection_names(self) -> list[str]:
+        return [c.name for c in self._call(self.client.list_collections)]
+
+    def drop(self, name: str) -> None:
+        self._collections.pop(name, None)
+        if name in self.collection_names():
+            self._call(lambda: self.client.delete_collection(name))
+
+    # -- state ------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """The shared state record: active generation, model, revision, last sync."""
+        col = self.collection(STATE_COLLECTION)
+        got = self._call(lambda: col.get(ids=["state"], include=["documents"]))
+        if not got["ids"]:
+            return {}
+        return dict(json.loads(got["documents"][0]))
+
+    def set_state(self, **changes: Any) -> dict[str, Any]:
+        state = {**self.state(), **changes}
+        col = self.collection(STATE_COLLECTION)
+        self._call(
+            lambda: col.upsert(ids=["state"], embeddings=[[1.0]], documents=[json.dumps(state)])
+        )
+        return state
+
+    # -- generation contents ----------------------------------------------------------------
+
+    @staticmethod
+    def chunks_name(gen: str) -> str:
+        return f"rag-{gen}-chunks"
+
+    @staticmethod
+    def articles_name(gen: str) -> str:
+        return f"rag-{gen}-articles"
+
+    def manifest(self, gen: str) -> dict[str, dict[str, Any]]:
+        """doc_id -> article metadata (without text) for every stored article."""
+        col = self.collection(self.articles_name(gen))
+        out: dict[str, dict[str, Any]] = {}
+        for ids, _, metas in self._pages(col, include=["metadatas"]):
+            out.update(zip(ids, metas, strict=True))
+        return out
+
+    def chunk_doc_ids(self, gen: str) -> dict[str, str]:
+        """chunk id -> doc id for every stored chunk (used to repair after a crash)."""
+        col = self.collection(self.chunks_name(gen))
+        out: dict[str, str] = {}
+        for ids, _, metas in self._pages(col, include=["metadatas"]):
+            out.update((i, str(m["doc_id"])) for i, m in zip(ids, metas, strict=True))
+        return out
+
+    def iter_chunks(self, gen: str) -> Iterator[tuple[list[str], list[str], list[dict[str, Any]]]]:
+        """Pages of (ids, texts, metadatas) of every chunk, for the lexical index."""
+        col = self.collection(self.chunks_name(gen))
+        yield from self._pages(col, include=["documents", "metadatas"])
+
+    def _pages(
+        self, col: Any, include: list[str]
+    ) -> Iterator[tuple[list[str], list[str], list[dict[str, Any]]]]:
+        offset = 0
+        while True:
+            got = self._call(lambda: col.get(include=include, limit=_PAGE, offset=offset))
+            ids = list(got["ids"])
+            if not ids:
+                return
+            docs = list(got.get("documents") or [""] * len(ids))
+            metas = [dict(m or {}) for m in (got.get("metadatas") or [{}] * len(ids))]
+            yield ids, docs, metas
+            if len(ids) < _PAGE:
+                return
+            offset += len(ids)
+
+    def get_article(self, gen: str, doc_id: str) -> Article | None:
+        col = self.collection(self.articles_name(gen))
+        got = self._call(lambda: col.get(ids=[doc_id], include=["documents", "metadatas"]))
+        if not got["ids"]:
+            return None
+        return article_from(doc_id, got["documents"][0], dict(got["metadatas"][0] or {}))
+
+    def count(self, gen: str) -> tuple[int, int]:
+        """(articles, chunks) stored in a generation."""
+        arts = self.collection(self.articles_name(gen))
+        chunks = self.collection(self.chunks_name(gen))
+        return int(self._call(arts.count)), int(self._call(chunks.count))
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def put_chunks(self, gen: str, pairs: Sequence[tuple[Article, Chunk]], vectors: np.ndarray) -> None:
+        """Store chunks with their vectors (one upsert per batch, idempotent by chunk id)."""
+        col = self.collection(self.chunks_name(gen))
+        for i in range(0, len(pairs), _WRITE_BATCH):
+            part = pairs[i : i + _WRITE_BATCH]
+            ids = [c.chunk_id for _, c in part]
+            docs = [c.text for _, c in part]
+            metas = [
+                {**article_metadata(a), "start": c.start, "end": c.end, "index": c.index}
+                for a, c in part
+            ]
+            embs = vectors[i : i + _WRITE_BATCH].tolist()
+            self._call(lambda: col.upsert(ids=ids, embeddings=embs, documents=docs, metadatas=metas))
+
+    def put_articles(
+        self, gen: str, rows: Sequence[tuple[Article, list[float], int, list[Any]]]
+    ) -> None:
+        """Write manifest records (article, mean vector, chunk count, origins) after their chunks."""
+        col = self.collection(self.articles_name(gen))
+        for i in range(0, len(rows), _WRITE_BATCH):
+            part = rows[i : i + _WRITE_BATCH]
+            ids = [a.doc_id for a, _, _, _ in part]
+            docs = [a.text for a, _, _, _ in part]
+            embs = [v for _, v, _, _ in part]
+            metas = [
+                {**article_metadata(a), "n_chunks": n, "origins": json.dumps(o)}
+                for a, _, n, o in part
+            ]
+            self._call(lambda: col.upsert(ids=ids, embeddings=embs, documents=docs, metadatas=metas))
+
+    def set_origins(self, gen: str, doc_id: str, origins: list[Any]) -> None:
+        col = self.collection(self.articles_name(gen))
+        self._call(lambda: col.update(ids=[doc_id], metadatas=[{"origins": json.dumps(origins)}]))
+
+    def delete_articles(self, gen: str, doc_ids: Sequence[str]) -> None:
+        """Remove articles: the manifest record first, then the chunks."""
+        if not doc_ids:
+            return
+        arts = self.collection(self.articles_name(gen))
+        chunks = self.collection(self.chunks_name(gen))
+        for i in range(0, len(doc_ids), 500):
+            batch = list(doc_ids[i : i + 500])
+            self._call(lambda: arts.delete(ids=batch))
+            self._call(lambda: chunks.delete(where={"doc_id": {"$in": batch}}))
+
+    def delete_chunks(self, gen: str, chunk_ids: Sequence[str]) -> None:
+        col = self.collection(self.chunks_name(gen))
+        for i in range(0, len(chunk_ids), 1000):
+            batch = list(chunk_ids[i : i + 1000])
+            self._call(lambda: col.delete(ids=batch))
+
+    # -- reads for retrieval ----------------------------------------------------------------
+
+    def query(
+        self, gen: str, vector: Sequence[float], n: int, where: dict[str, Any] | None = None
+    ) -> list[Passage]:
+        """Nearest chunks by cosine similarity, best first (score = 1 - cosine distance)."""
+        col = self.collection(self.chunks_name(gen))
+        got = self._call(
+            lambda: col.query(
+                query_embeddings=[list(vector)],
+                n_results=n,
+                where=where or None,
+                include=["documents", "metadatas", "distances"],
+            )
+        )
+        return [
+            passage_from(cid, doc, dict(meta or {}), 1.0 - float(dist))
+            for cid, doc, meta, dist in zip(
+                got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=True
+            )
+        ]
+
+    def get_chunks(self, gen: str, chunk_ids: Sequence[str]) -> dict[str, Passage]:
+        col = self.collection(self.chunks_name(gen))
+        got = self._call(lambda: col.get(ids=list(chunk_ids), include=["documents", "metadatas"]))
+        return {
+            cid: passage_from(cid, doc, dict(meta or {}), 0.0)
+            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        }
+
+
+def _is_connection_error(exc: Exception) -> bool:
+    text = f"{type(exc).__name__} {exc}".lower()
+    return any(
+        word in text
+        for word in ("connect", "connection", "refused", "timed out", "timeout", "unavailable", "502", "503")
+    )

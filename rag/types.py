@@ -1,0 +1,160 @@
+"""Domain values: frozen dataclasses shared by every stage."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+def content_id(*parts: str) -> str:
+    """A short stable id for content: 16 hex digits of a SHA-256."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Article:
+    """One news article: its text and what is known about it.
+
+    ``doc_id`` is derived from the content (text and metadata), so the same
+    article found twice gets one id and a changed article gets a new one.
+    """
+
+    doc_id: str
+    text: str
+    title: str = ""
+    source: str = ""
+    published: dt.date | None = None
+    url: str = ""
+    author: str = ""
+
+    @classmethod
+    def create(
+        cls,
+        text: str,
+        *,
+        title: str = "",
+        source: str = "",
+        published: dt.date | None = None,
+        url: str = "",
+        author: str = "",
+    ) -> Article:
+        """Build an article whose id is derived from its content."""
+        pub = published.isoformat() if published else ""
+        doc_id = content_id(text, title, source, pub, url, author)
+        return cls(doc_id, text, title, source, published, url, author)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A span of an article: ``article.text[start:end] == text``."""
+
+    doc_id: str
+    index: int
+    text: str
+    start: int
+    end: int
+
+    @property
+    def chunk_id(self) -> str:
+        return f"{self.doc_id}:{self.index}"
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with its article's metadata and its score."""
+
+    text: str
+    score: float
+    doc_id: str
+    title: str
+    source: str
+    published: dt.date | None
+    url: str
+    start: int
+    end: int
+    chunk_id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
+@dataclass(frozen=True)
+class Citation:
+    """The exact quote an answer rests on.
+
+    ``quote == rag.get_article(doc_id).text[start:end]``.
+    """
+
+    n: int
+    doc_id: str
+    title: str
+    source: str
+    published: dt.date | None
+    url: str
+    quote: str
+    start: int
+    end: int
+    score: float
+    chunk_id: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer whose markers ``[n]`` refer to ``citations[i].n``."""
+
+    text: str
+    citations: tuple[Citation, ...] = ()
+    refused: bool = False
+    query: str = ""
+    passages: tuple[Passage, ...] = ()
+    unsupported: tuple[str, ...] = ()
+    answerer: str = "extractive"
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What a sync did. The id tuples name articles; skipped pairs a path with a reason."""
+
+    added: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+    skipped: tuple[tuple[str, str], ...] = ()
+    embedded: int = 0
+    seconds: float = 0.0
+    index_dir: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def summary(self) -> str:
+        """One line for the end of a run."""
+        return (
+            f"{len(self.added)} added, {len(self.updated)} updated, "
+            f"{len(self.removed)} removed, {len(self.unchanged)} unchanged, "
+            f"{len(self.skipped)} skipped; {self.embedded} chunks embedded "
+            f"in {self.seconds:.1f}s"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable(asdict(self))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value

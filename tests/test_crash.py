@@ -1,0 +1,75 @@
+"""Interrupting ingest at any moment leaves an index that the next run completes."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import MULTIHOP, make_settings
+from test_index import consistency
+
+from rag.index import Index
+
+pytestmark = pytest.mark.slow
+
+
+def progress_of(text: str) -> int:
+    found = re.findall(r"embedding:\s+\d+%\|[^|]*\|\s*(\d+)/", text)
+    return int(found[-1]) if found else 0
+
+
+@pytest.mark.parametrize(("sig", "after"), [(signal.SIGKILL, 90), (signal.SIGINT, 200)])
+def test_interrupted_ingest_recovers(tmp_path: Path, sig: signal.Signals, after: int) -> None:
+    articles = MULTIHOP / "articles.jsonl"
+    if not articles.exists():
+        pytest.skip("shared benchmark not present")
+    index_dir = tmp_path / "index"
+    env = {**os.environ, "RAG_INDEX_DIR": str(index_dir), "RAG_BATCH_SIZE": "8"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rag.cli", "ingest", str(articles)],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    seen: list[str] = []
+
+    def reader() -> None:
+        assert proc.stderr is not None
+        while chunk := proc.stderr.read(64):
+            seen.append(chunk)
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 300
+    while progress_of("".join(seen)) < after:
+        assert proc.poll() is None, "".join(seen)[-2000:]
+        assert time.monotonic() < deadline, "ingest made no progress"
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0, "the run should have been interrupted, not finished"
+
+    settings = make_settings(tmp_path)
+    index = Index(settings)
+    state = index.store.state()
+    assert state.get("syncing"), "the interrupted run should have left its sync unfinished"
+
+    report = index.ingest([articles])
+    n_records = sum(1 for line in articles.read_text().splitlines() if line.strip())
+    n_articles, n_chunks = consistency(index)
+    assert n_articles == n_records
+    assert not report.removed and not report.skipped
+    assert len(report.added) + len(report.unchanged) == n_records
+    assert report.unchanged, "articles indexed before the interruption are kept, not redone"
+    calls = index.embedder.calls
+    again = index.ingest([articles])
+    assert index.embedder.calls == calls and len(again.unchanged) == n_records
+    assert consistency(index) == (n_articles, n_chunks)

@@ -1,0 +1,227 @@
+"""Ingest as a sync, against real Chroma in a temporary folder and the real embedder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import SEED, make_settings
+
+import rag
+from rag.chunking import chunk_article
+from rag.config import Settings
+from rag.index import Index
+from rag.models import resolve_embedder
+
+
+def write_article(folder: Path, name: str, title: str, body: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(f"{title}\nThe Test Herald 02-03-2024\n{body}\n", encoding="utf-8")
+    return path
+
+
+BODIES = {
+    "harbour.txt": (
+        "Harbour bridge reopens",
+        "The harbour bridge reopened on Monday after two years of repairs. "
+        "Engineers replaced every cable and repainted the towers.",
+    ),
+    "orchard.txt": (
+        "Orchard harvest breaks record",
+        "Apple growers in the valley picked a record crop this autumn. "
+        "Cold nights in spring protected the blossom.",
+    ),
+    "chess.txt": (
+        "Teenager wins chess title",
+        "A fifteen-year-old won the national chess championship in Oslo. "
+        "She beat the defending champion in the final round.",
+    ),
+}
+
+
+def populate(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, (title, body) in BODIES.items():
+        write_article(folder, name, title, body)
+
+
+def consistency(index: Index) -> tuple[int, int]:
+    """Assert the invariants of a stored generation; return (articles, chunks)."""
+    gen = index.active_generation()
+    manifest = index.store.manifest(gen)
+    chunk_docs = index.store.chunk_doc_ids(gen)
+    counts: dict[str, int] = {}
+    for doc in chunk_docs.values():
+        counts[doc] = counts.get(doc, 0) + 1
+    assert set(counts) == set(manifest), "chunks without a manifest entry, or articles without chunks"
+    for doc, meta in manifest.items():
+        assert counts[doc] == meta["n_chunks"], doc
+    return len(manifest), len(chunk_docs)
+
+
+def test_seed_article_offsets_are_exact(seed_settings: Settings) -> None:
+    index = Index(seed_settings)
+    gen = index.active_generation()
+    (doc_id,) = index.store.manifest(gen)
+    article = rag.get_article(doc_id, settings=seed_settings)
+    assert article.title == "North Korea Launches Missile Amid Blinken visit to Seoul"
+    assert article.published is not None and article.published.isoformat() == "2024-01-06"
+    assert article.text in SEED.read_text(encoding="utf-8")
+    seen = 0
+    for ids, texts, metas in index.store.iter_chunks(gen):
+        for text, meta in zip(texts, metas, strict=True):
+            assert article.text[meta["start"] : meta["end"]] == text
+            assert meta["title"] == article.title and meta["published_num"] == 20240106
+            seen += 1
+    assert seen == len(chunk_article(article, seed_settings.chunk_size, seed_settings.chunk_overlap))
+    assert seen > 3
+
+
+def test_retrieve_finds_missile_distance(seed_settings: Settings) -> None:
+    passages = rag.retrieve("How far did the missile fly?", k=3, settings=seed_settings)
+    assert "1,100 kilometers" in passages[0].text
+    top = passages[0]
+    article = rag.get_article(top.doc_id, settings=seed_settings)
+    assert article.text[top.start : top.end] == top.text
+    assert top.source.startswith("Department of Research")
+    assert 0 < top.score <= 1
+
+
+def test_sync_add_unchanged_update_remove(settings: Settings) -> None:
+    corpus = settings.corpus_dir
+    populate(corpus)
+    index = Index(settings)
+    calls = index.embedder.calls
+
+    first = index.ingest([corpus])
+    assert len(first.added) == 3 and not first.skipped
+    assert index.embedder.calls - calls == first.embedded > 0
+    assert consistency(index)[0] == 3
+
+    calls = index.embedder.calls
+    again = index.ingest([corpus])
+    assert index.embedder.calls == calls, "an unchanged corpus must embed nothing"
+    assert len(again.unchanged) == 3 and not (again.added or again.updated or again.removed)
+    assert again.seconds < 2.0
+
+    write_article(corpus, "chess.txt", "Teenager wins chess title", "She won again in a rematch.")
+    calls = index.embedder.calls
+    upd = index.ingest([corpus])
+    assert len(upd.updated) == 1 and len(upd.unchanged) == 2 and not upd.removed
+    assert index.embedder.calls - calls == 1
+    assert consistency(index)[0] == 3
+
+    (corpus / "orchard.txt").unlink()
+    rem = index.ingest([corpus])
+    assert len(rem.removed) == 1 and len(rem.unchanged) == 2
+    assert consistency(index)[0] == 2
+    assert all("Orchard" not in p.title for p in index_search(settings, "apple harvest"))
+
+
+def index_search(settings: Settings, q: str) -> list[rag.Passage]:
+    return rag.retrieve(q, k=5, settings=settings)
+
+
+def test_duplicate_content_is_stored_once(settings: Settings) -> None:
+    populate(settings.corpus_dir)
+    copy = settings.corpus_dir / "copies"
+    copy.mkdir()
+    shutil.copy(settings.corpus_dir / "chess.txt", copy / "chess-again.txt")
+    index = Index(settings)
+    report = index.ingest([settings.corpus_dir])
+    assert len(report.added) == 3
+    assert consistency(index)[0] == 3
+    # Removing one copy keeps the article: it still has an origin.
+    (copy / "chess-again.txt").unlink()
+    report = index.ingest([settings.corpus_dir])
+    assert not report.removed and consistency(index)[0] == 3
+
+
+def test_syncing_one_folder_never_removes_another(settings: Settings, tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    populate(a)
+    write_article(b, "other.txt", "Museum opens", "The city museum opened a new wing of Roman coins.")
+    index = Index(settings)
+    index.ingest([a])
+    index.ingest([b])
+    (b / "other.txt").unlink()
+    report = index.ingest([a])
+    assert not report.removed and consistency(index)[0] == 4
+    report = index.ingest([b])
+    assert len(report.removed) == 1 and consistency(index)[0] == 3
+
+
+def test_bad_input_is_skipped_and_reported(settings: Settings) -> None:
+    corpus = settings.corpus_dir
+    populate(corpus)
+    index = Index(settings)
+    index.ingest([corpus])
+    (corpus / "empty.txt").write_text("")
+    (corpus / "blob.txt").write_bytes(bytes(range(256)) * 10)
+    (corpus / "notes.docx").write_bytes(b"PK\x03\x04 not really")
+    (corpus / "feed.jsonl").write_text(
+        json.dumps({"title": "Rail strike ends", "body": "Train drivers returned to work."})
+        + "\n{not json\n"
+        + json.dumps({"title": "Snow closes pass", "body": "The mountain pass closed after snow."})
+        + "\n"
+    )
+    (corpus / "legacy.txt").write_bytes(
+        "Caf\u00e9 owners protest\nLe Petit Journal 05-04-2024\nThe caf\u00e9 owners \u201cwon\u2019t\u201d pay.".encode(
+            "cp1252"
+        )
+    )
+    missing = corpus / "nope"
+    report = index.ingest([corpus, missing])
+    reasons = {Path(p).name: r for p, r in report.skipped}
+    assert "empty" in reasons["empty.txt"]
+    assert "binary" in reasons["blob.txt"]
+    assert "unsupported" in reasons["notes.docx"]
+    assert "line 2" in reasons["feed.jsonl"]
+    assert "no such file" in reasons["nope"]
+    assert len(report.added) == 3  # two feed records and the cp1252 file
+    assert len(report.unchanged) == 3
+    assert consistency(index)[0] == 6
+    legacy = [p for p in index_search(settings, "cafe owners protest") if "Caf" in p.title]
+    assert legacy and legacy[0].title == "Caf\u00e9 owners protest"
+    assert "\u201cwon\u2019t\u201d" in legacy[0].text
+
+
+def test_changing_the_embedding_model_builds_a_new_collection(settings: Settings, tmp_path: Path) -> None:
+    populate(settings.corpus_dir)
+    extra = tmp_path / "extra"
+    write_article(extra, "museum.txt", "Museum opens", "The city museum opened a new wing of Roman coins.")
+    old = Index(settings)
+    old.ingest([settings.corpus_dir])
+    old.ingest([extra])
+    old_gen = old.active_generation()
+
+    # Same weights, named by path: a different model as far as the index can tell.
+    other = make_settings(settings.index_dir.parent, embed_model=str(resolve_embedder("all-MiniLM-L6-v2")))
+    new = Index(other)
+    assert new.generation != old_gen
+    with pytest.raises(rag.IndexNotReadyError, match="built with embedding model"):
+        rag.retrieve("harbour bridge", settings=other)
+    calls = new.embedder.calls
+    report = new.ingest([settings.corpus_dir])
+    assert new.embedder.calls - calls == report.embedded > 0
+    assert new.active_generation() == new.generation
+    assert consistency(new)[0] == 4, "articles from elsewhere are carried over"
+    names = new.store.collection_names()
+    assert not any(old_gen in n for n in names), names
+    with pytest.raises(rag.IndexNotReadyError):
+        Index(settings).active_generation()
+
+
+def test_stats(seed_settings: Settings) -> None:
+    stats = rag.stats(settings=seed_settings)
+    assert stats["articles"] == 1 and stats["chunks"] > 3
+    assert stats["embedding_model"] == "all-MiniLM-L6-v2"
+    assert stats["last_sync"]
+
+
+def test_empty_index_says_what_to_do(settings: Settings) -> None:
+    with pytest.raises(rag.IndexNotReadyError, match="rag ingest"):
+        rag.retrieve("anything", settings=settings)
