@@ -9,7 +9,7 @@ Nothing heavy is imported here: models, Chroma and LangChain load on first use.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +42,13 @@ __all__ = [
     "RagError",
     "Settings",
     "StoreError",
+    "answer",
+    "as_retriever",
     "get_article",
     "ingest",
     "retrieve",
     "stats",
+    "stream",
 ]
 
 
@@ -91,3 +94,46 @@ def get_article(doc_id: str, *, settings: Settings | None = None) -> Article:
 def stats(*, settings: Settings | None = None) -> dict[str, Any]:
     """Articles, chunks, index location, embedding model and last sync time."""
     return _pipeline(settings).index.stats()  # type: ignore[no-any-return]
+
+
+def answer(
+    question: str,
+    history: Sequence[Any] | None = None,
+    *,
+    k: int | None = None,
+    filters: dict[str, Any] | None = None,
+    answerer: str | None = None,
+    settings: Settings | None = None,
+) -> Answer:
+    """Answer from the articles, citing the exact passages used.
+
+    >>> a = rag.answer("Why was the launch's timing notable?")
+    >>> a.text, a.citations[0].quote, a.refused
+    """
+    return _pipeline(settings).answer(  # type: ignore[no-any-return]
+        question, history, k=k, filters=filters, answerer=answerer
+    )
+
+
+def stream(
+    question: str,
+    history: Sequence[Any] | None = None,
+    *,
+    k: int | None = None,
+    filters: dict[str, Any] | None = None,
+    answerer: str | None = None,
+    settings: Settings | None = None,
+) -> Iterator[str | Answer]:
+    """Yield the answer's text as it is produced, then the full :class:`Answer`."""
+    return _pipeline(settings).stream(  # type: ignore[no-any-return]
+        question, history, k=k, filters=filters, answerer=answerer
+    )
+
+
+def as_retriever(
+    k: int | None = None, filters: dict[str, Any] | None = None, *, settings: Settings | None = None
+) -> Any:
+    """A LangChain ``BaseRetriever`` over :func:`retrieve`, for use in your own chains."""
+    from .langchain import NewsRetriever
+
+    return NewsRetriever(k=k, filters=filters, settings=settings)

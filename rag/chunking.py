@@ -70,9 +70,7 @@ def _is_heading(text: str, start: int, end: int) -> bool:
 def chunk_article(article: Article, size: int = 700, overlap: int = 150) -> list[Chunk]:
     """Split an article into sentence-aligned chunks with exact offsets."""
     text = article.text
-    sentences = [
-        piece for s, e in sentence_spans(text) for piece in _split_long(text, s, e, size)
-    ]
+    sentences = [piece for s, e in sentence_spans(text) for piece in _split_long(text, s, e, size)]
     chunks: list[Chunk] = []
     i = 0
     while i < len(sentences):

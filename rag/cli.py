@@ -57,6 +57,38 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_answer(answer: Any) -> None:
+    print(answer.text)
+    if answer.citations:
+        print()
+        print("Sources:")
+    for c in answer.citations:
+        meta = ", ".join(x for x in (c.source, c.published.isoformat() if c.published else "") if x)
+        print(f"  [{c.n}] {c.title}" + (f" ({meta})" if meta else ""))
+        if c.url:
+            print(f"      {c.url}")
+        print(f"      “{c.quote}”  [chars {c.start}-{c.end} of article {c.doc_id}]")
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from .pipeline import get_pipeline
+
+    filters = {
+        key: value
+        for key, value in (("source", args.source), ("since", args.since), ("until", args.until))
+        if value
+    }
+    pipeline = get_pipeline(_settings(args))
+    answer = pipeline.answer(
+        args.question, k=args.k, filters=filters or None, answerer=args.answerer
+    )
+    if args.json:
+        print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        _print_answer(answer)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rag",
@@ -67,11 +99,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--index", help="index folder (overrides RAG_INDEX_DIR)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("ingest", help="sync files or folders (default: the corpus folder) into the index")
+    p = sub.add_parser(
+        "ingest", help="sync files or folders (default: the corpus folder) into the index"
+    )
     p.add_argument("paths", nargs="*", help="files or folders (.txt .md .html .json .jsonl .pdf)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or skip list")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("ask", help="answer a question from the articles, with sources")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    p.add_argument("--k", type=int, default=None, help="passages to retrieve (RAG_TOP_K)")
+    p.add_argument("--source", action="append", help="only this outlet (repeatable)")
+    p.add_argument("--since", help="only articles published on or after YYYY-MM-DD")
+    p.add_argument("--until", help="only articles published on or before YYYY-MM-DD")
+    p.add_argument("--answerer", choices=["extractive", "llm"], help="overrides RAG_ANSWERER")
+    p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("stats", help="articles, chunks, index path, model, last sync")
     p.add_argument("--json", action="store_true")
@@ -87,7 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; run the same command again to finish (the index stays consistent)", file=sys.stderr)
+        print(
+            "interrupted; run the same command again to finish (the index stays consistent)",
+            file=sys.stderr,
+        )
         return 130
 
 

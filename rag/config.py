@@ -34,7 +34,11 @@ ENV: dict[str, tuple[str, str, str]] = {
         "sentence-transformers model: a bundled name or a local path",
     ),
     "chunk_size": ("RAG_CHUNK_SIZE", "700", "target passage length in characters"),
-    "chunk_overlap": ("RAG_CHUNK_OVERLAP", "150", "characters of sentences repeated between passages"),
+    "chunk_overlap": (
+        "RAG_CHUNK_OVERLAP",
+        "150",
+        "characters of sentences repeated between passages",
+    ),
     "batch_size": ("RAG_BATCH_SIZE", "64", "passages embedded per batch"),
     "k": ("RAG_TOP_K", "6", "passages retrieved for an answer"),
     "rerank": ("RAG_RERANK", "0", "rerank with the ms-marco cross-encoder (1/0)"),
@@ -45,11 +49,19 @@ ENV: dict[str, tuple[str, str, str]] = {
         "support below which answers are refused (empty: the calibrated default)",
     ),
     "answerer": ("RAG_ANSWERER", "extractive", "`extractive` (offline) or `llm`"),
-    "llm": ("RAG_LLM", "", "chat model as provider:model, e.g. ollama:llama3.2, openai:gpt-4o-mini"),
+    "llm": (
+        "RAG_LLM",
+        "",
+        "chat model as provider:model, e.g. ollama:llama3.2, openai:gpt-4o-mini",
+    ),
     "llm_base_url": ("RAG_LLM_BASE_URL", "", "base URL of an OpenAI-compatible server"),
     "llm_api_key": ("RAG_LLM_API_KEY", "", "API key for the LLM (else OPENAI_API_KEY)"),
     "llm_timeout": ("RAG_LLM_TIMEOUT", "60", "seconds before an LLM call is given up"),
-    "chroma_url": ("RAG_CHROMA_URL", "", "use a Chroma server (http://host:port) instead of the embedded store"),
+    "chroma_url": (
+        "RAG_CHROMA_URL",
+        "",
+        "use a Chroma server (http://host:port) instead of the embedded store",
+    ),
     "host": ("RAG_HOST", "127.0.0.1", "address the web UI listens on"),
     "port": ("RAG_PORT", "7860", "port of the web UI"),
     "auth": ("RAG_AUTH", "", "user:password required by the web UI"),
@@ -124,7 +136,16 @@ class Settings:
         return self
 
 
-_BOOL = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+_BOOL = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
 
 
 def _parse(name: str, var: str, raw: str) -> Any:

@@ -58,7 +58,9 @@ def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[str, str
                 files.append(path)
             else:
                 kind = f"'{path.suffix}'" if path.suffix else "without an extension"
-                skipped.append((str(path), f"unsupported file type {kind} (supported: {supported})"))
+                skipped.append(
+                    (str(path), f"unsupported file type {kind} (supported: {supported})")
+                )
     return files, skipped
 
 
@@ -112,7 +114,9 @@ class Index:
     def generation(self) -> str:
         """Collections are per model and chunker setting, so vectors of two models never mix."""
         s = self.settings
-        return content_id(self.model_id, CHUNKER_VERSION, str(s.chunk_size), str(s.chunk_overlap))[:10]
+        return content_id(self.model_id, CHUNKER_VERSION, str(s.chunk_size), str(s.chunk_overlap))[
+            :10
+        ]
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -126,11 +130,13 @@ class Index:
                 f"(or `rag ingest PATH` for your own files)"
             )
         if active != self.generation:
+            s = self.settings
+            built = f"{state.get('chunk_size')}/{state.get('chunk_overlap')}"
             raise IndexNotReadyError(
                 f"the index at {self.store.location} was built with embedding model "
-                f"{state.get('model')!r} (chunks {state.get('chunk_size')}/{state.get('chunk_overlap')}), "
-                f"not {self.model_id!r} ({self.settings.chunk_size}/{self.settings.chunk_overlap}): "
-                f"run `rag ingest` to rebuild it, or set RAG_EMBED_MODEL={state.get('model')}"
+                f"{state.get('model')!r} (chunks {built}), not {self.model_id!r} "
+                f"({s.chunk_size}/{s.chunk_overlap}): run `rag ingest` to rebuild it, "
+                f"or set RAG_EMBED_MODEL={state.get('model')}"
             )
         return str(active)
 
@@ -155,7 +161,9 @@ class Index:
 
     # -- syncing ----------------------------------------------------------------------------
 
-    def ingest(self, paths: Sequence[str | Path] | None = None, *, quiet: bool = True) -> IngestReport:
+    def ingest(
+        self, paths: Sequence[str | Path] | None = None, *, quiet: bool = True
+    ) -> IngestReport:
         """Sync files and folders (default: the corpus folder) into the index."""
         started = time.perf_counter()
         roots = [Path(p).expanduser().resolve() for p in (paths or [self.settings.corpus_dir])]
@@ -197,7 +205,7 @@ class Index:
             chunk_overlap=self.settings.chunk_overlap,
             syncing=None,
             revision=int(state.get("revision", 0)) + (1 if changed else 0),
-            last_sync=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            last_sync=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
         if active and active != target:
             self.store.drop(Store.chunks_name(active))
@@ -310,7 +318,7 @@ class Index:
         with tqdm(total=total, disable=quiet, unit="chunk", desc="embedding", leave=False) as bar:
             batch: list[tuple[Article, list[Chunk]]] = []
             size = 0
-            for item in work + [None]:  # type: ignore[list-item]
+            for item in [*work, None]:
                 if item is not None:
                     batch.append(item)
                     size += len(item[1])

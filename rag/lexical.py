@@ -20,9 +20,20 @@ from .store import Store
 if TYPE_CHECKING:
     import numpy as np
 
-_MONTHS = (
-    "january february march april may june july august september october november december"
-).split()
+_MONTHS = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
 
 
 def lexical_text(text: str, meta: dict[str, Any]) -> str:
@@ -129,7 +140,9 @@ class LexicalIndex:
             published = np.load(folder / "published.npy")
         except (OSError, ValueError, KeyError):
             return None
-        return _Built(key, list(meta["ids"]), np.array(meta["sources"], dtype=object), published, bm25)
+        return _Built(
+            key, list(meta["ids"]), np.array(meta["sources"], dtype=object), published, bm25
+        )
 
     def search(
         self,

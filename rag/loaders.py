@@ -1,10 +1,8 @@
 """Files -> articles: .txt, .md, .html, .json/.jsonl and .pdf, each read into ``Article`` values.
 
-``load_file(path)`` returns a ``Loaded``: the articles a file holds, each under a record key, and
-the problems of records it had to skip. When the file as a whole yields nothing it raises
-``LoadError`` with a short reason; callers print the reason next to the path, so one bad file
-never stops a run. The parsers (trafilatura, BeautifulSoup, pypdf, python-frontmatter, dateutil)
-are imported on first use, so importing this module for ``parse_date`` stays cheap.
+``load_file`` returns the articles a file holds and the records it skipped, or raises
+``LoadError`` with a short reason (callers print it next to the path; one bad file never stops a
+run). Parsers are imported on first use, so importing this module for ``parse_date`` stays cheap.
 """
 
 from __future__ import annotations
@@ -41,7 +39,8 @@ class Loaded:
 
     ``articles`` pairs each article with its key within the file: ``""`` for single-article
     files; for JSON/JSONL records the record's url (``f"{url}#{n}"`` when the url repeats in the
-    file), else ``line-{n}`` (JSONL) or ``item-{n}`` (JSON), ``n`` counting from 1.
+    file), else ``line-{n}`` (JSONL) or ``item-{n}`` (JSON), ``n`` being the record's 1-based
+    line (JSONL) or item (JSON) number.
     ``problems`` names the records skipped, e.g. ``"line 3: invalid JSON (Expecting value)"``.
     """
 
@@ -52,7 +51,7 @@ class Loaded:
 def load_file(path: Path) -> Loaded:
     """Read one file into articles; raise ``LoadError(reason)`` when it yields none.
 
-    >>> load_file(Path("corpus/some-story.txt")).articles[0][1].title
+    For example ``load_file(Path("corpus/story.txt")).articles[0][1].title``.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -72,22 +71,25 @@ def load_file(path: Path) -> Loaded:
 
 
 # ---------------------------------------------------------------------------------------- dates
-
 _MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 )
 _WEEKDAY = r"(?:mon|tue(?:s)?|wed(?:nes)?|thu(?:rs)?|fri|sat(?:ur)?|sun)(?:day)?\.?,?\s+"
 _DATE = (
-    r"\d{1,2}[-/.]\d{1,2}[-/.]\d{4}|\d{4}-\d{1,2}-\d{1,2}"
+    r"\d{1,2}[-/.]\d{1,2}[-/.]\d{4}|\d{4}[-/.]\d{1,2}[-/.]\d{1,2}"
     rf"|{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}"
     rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH},?\s+\d{{4}}"
 )
 # A byline ends in a date, optionally after a weekday: "Reuters | Saturday, 6 January 2024".
 _BYLINE_DATE = re.compile(rf"\b(?:{_WEEKDAY})?(?P<date>{_DATE})\s*$", re.IGNORECASE)
-_YEAR_FIRST = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?=$|[T\s])")
-_DAY_FIRST = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})(?=$|[T\s])")
-_PDF_DATE = re.compile(r"D:(\d{4})(\d{2})(\d{2})")
+_YEAR_FIRST = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?!\d)")
+_DAY_FIRST = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})(?!\d)")
+# 20240106, 20240106T0830, and PDF dates: D:20240106083000+00'00'
+_COMPACT = re.compile(r"(?:D:)?(\d{4})(\d{2})(\d{2})(?:$|T|\d{4,6}\b)")
+_PUBLISHED_ON = re.compile(r"\b(?:published|updated|posted)(?:\s+on)?\s*:?$", re.IGNORECASE)
+# The last word of a sentence that merely ends in a date, not of a byline's source.
+_SENTENCE_END = re.compile(r"\b(?:on|for|of|in|at|by|from|to|since|until|before|after|and|the)$")
 
 
 def parse_date(value: object) -> dt.date | None:
@@ -103,7 +105,7 @@ def parse_date(value: object) -> dt.date | None:
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip()
-    if m := _YEAR_FIRST.match(text) or _PDF_DATE.match(text):
+    if m := _YEAR_FIRST.match(text) or _COMPACT.match(text):
         year, month, day = m[1], m[2], m[3]
     elif m := _DAY_FIRST.match(text):
         year, month, day = m[3], m[2], m[1]
@@ -116,17 +118,18 @@ def parse_date(value: object) -> dt.date | None:
 
     # dateutil fills missing parts from its default; parsing with two defaults that differ in
     # every part reveals them, so "January 2024" or "Monday" is rejected rather than guessed.
+    # ignoretz: only the date is kept, and unknown zone names ("EST") would only warn.
     try:
-        first = parser.parse(text, dayfirst=True, default=dt.datetime(2000, 1, 1))
-        second = parser.parse(text, dayfirst=True, default=dt.datetime(2001, 2, 2))
+        first, second = (
+            parser.parse(text, dayfirst=True, ignoretz=True, default=default).date()
+            for default in (dt.datetime(2000, 1, 1), dt.datetime(2001, 2, 2))
+        )
     except (ValueError, OverflowError, TypeError):
         return None
-    return first.date() if first.date() == second.date() else None
+    return first if first == second else None
 
 
 # ------------------------------------------------------------------------------------- decoding
-
-
 def _decode(data: bytes) -> str:
     """File bytes -> text with ``\\n`` line endings; LoadError when binary or empty."""
     # UTF-16 is full of NULs: recognise it by its BOM before sniffing for binary.
@@ -139,10 +142,14 @@ def _decode(data: bytes) -> str:
         if utf16:
             raise LoadError("binary file (not text)") from None
         text = _decode_legacy(data)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _newlines(text)
     if not text.strip():
         raise LoadError("empty file")
     return text
+
+
+def _newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _decode_legacy(data: bytes) -> str:
@@ -160,19 +167,13 @@ def _decode_legacy(data: bytes) -> str:
 
 
 # ------------------------------------------------------------------------------ text, markdown
-
-_LEADING_BLANK_LINES = re.compile(r"(?:[ \t]*\n)*")
+_LEADING_BLANK_LINES = re.compile(r"\A(?:[ \t]*\n)+")
+_ATX_HEADING = re.compile(r"\s*#[ \t]+([^\n]+?)(?:[ \t]+#+)?[ \t]*(?:\n|\Z)")
 
 
 def _body_after(text: str) -> str:
     """``text`` without leading blank lines and trailing whitespace: still a substring."""
-    start = _LEADING_BLANK_LINES.match(text)
-    return text[start.end() if start else 0 :].rstrip()
-
-
-def _looks_like_headline(line: str) -> bool:
-    line = line.strip()
-    return 0 < len(line) < 200 and not line.endswith((".", ",", ";", ":"))
+    return _LEADING_BLANK_LINES.sub("", text).rstrip()
 
 
 def _humanise(stem: str) -> str:
@@ -184,11 +185,13 @@ def _humanise(stem: str) -> str:
 def _split_byline(line: str) -> tuple[str, str, dt.date] | None:
     """'By Ann Lee, Reuters - 6 Jan 2024' -> ('Reuters', 'Ann Lee', date); None without a date."""
     m = _BYLINE_DATE.search(line)
-    published = parse_date(m["date"]) if m and len(line) <= 200 else None
-    if m is None or published is None:
+    if m is None or len(line) > 200 or (published := parse_date(m["date"])) is None:
+        return None
+    prefix = _PUBLISHED_ON.sub("", line[: m.start()].rstrip()).rstrip()
+    if _SENTENCE_END.search(prefix):
         return None
     separators = re.compile(r"\s*(?:[,|\u2014\u2013]|\s-\s)\s*")
-    prefix = line[: m.start()].strip().rstrip(",|-\u2014\u2013").strip()
+    prefix = prefix.strip().rstrip(",|-\u2014\u2013").strip()
     if by := re.match(r"by\s+", prefix, re.IGNORECASE):
         parts = separators.split(prefix[by.end() :], maxsplit=1)
         return (parts[1] if len(parts) > 1 else "").strip(), parts[0].strip(), published
@@ -205,7 +208,7 @@ def _load_txt(path: Path, data: bytes) -> Loaded:
         body = _body_after(after_byline)
         if not body:
             raise LoadError("no article text after the headline and byline lines")
-    elif _looks_like_headline(first_line):
+    elif len(title) < 200 and not title.endswith((".", ",", ";", ":")):  # looks like a headline
         body = _body_after(rest)
     if not body:  # no headline convention: the whole file is the article
         title, body = _humanise(path.stem), text.strip()
@@ -236,17 +239,15 @@ def _front_matter(text: str) -> tuple[dict[str, Any], str]:
             skipped = text[: len(text) - len(stripped)].count("\n")
             reason += f" at line {skipped + mark.line + 1}"
         raise LoadError(reason) from e
-    if meta is None:  # "---\n---": empty front matter
-        return {}, content
-    if not isinstance(meta, dict):  # a leading '---' rule, not front matter
-        return {}, text
+    if not isinstance(meta, dict):  # empty front matter, or a '---' rule opening the text
+        return {}, content if meta is None else text
     return meta, content
 
 
 def _load_md(path: Path, data: bytes) -> Loaded:
     meta, content = _front_matter(_decode(data))
     title = _field(meta, "title")
-    if not title and (heading := re.match(r"\s*#[ \t]+([^\n]+?)[ \t#]*(?:\n|$)", content)):
+    if not title and (heading := _ATX_HEADING.match(content)):
         title, content = heading[1], content[heading.end() :]
     body = content.strip()
     if not body:
@@ -264,7 +265,6 @@ def _load_md(path: Path, data: bytes) -> Loaded:
 
 
 # ---------------------------------------------------------------------------------- json, jsonl
-
 _NO_BODY = "record has no body/text/content"
 
 
@@ -293,7 +293,7 @@ def _record_article(record: object) -> Article | str:
     if not body:
         return _NO_BODY
     return Article.create(
-        body.replace("\r\n", "\n").replace("\r", "\n"),
+        _newlines(body),
         title=_field(record, "title"),
         source=_field(record, "source"),
         published=_first_date(record, "published_at", "published", "date"),
@@ -308,7 +308,7 @@ def _records(numbered: Sequence[tuple[int, Article | str]], label: str) -> Loade
     found = [(n, r) for n, r in numbered if isinstance(r, Article)]
     if not found:
         if not problems:
-            raise LoadError("no records")
+            raise LoadError("no records (empty list)")
         if all(p.endswith(_NO_BODY) for p in problems):
             raise LoadError("no records with a body/text/content field")
         more = "; ..." if len(problems) > 1 else ""
@@ -345,13 +345,14 @@ def _load_json(path: Path, data: bytes) -> Loaded:
     except RecursionError as e:
         raise LoadError("invalid JSON: nested too deeply") from e
     if isinstance(doc, dict):
-        lists = [doc[k] for k in ("articles", "data", "records", "items") if k in doc]
-        if not any(isinstance(v, list) for v in lists):
+        keys = ("articles", "data", "records", "items")
+        lists = [doc[k] for k in keys if isinstance(doc.get(k), list)]
+        if not lists:  # the object is the one record
             article = _record_article(doc)
             if isinstance(article, str):
                 raise LoadError(f"{article} field")
             return _single(article)
-        doc = next(v for v in lists if isinstance(v, list))
+        doc = lists[0]
     if not isinstance(doc, list):
         raise LoadError(
             f"JSON holds a {type(doc).__name__}; expected a list of records or an object"
@@ -360,8 +361,6 @@ def _load_json(path: Path, data: bytes) -> Loaded:
 
 
 # ----------------------------------------------------------------------------------------- html
-
-
 def _load_html(path: Path, data: bytes) -> Loaded:
     import trafilatura
     from bs4 import BeautifulSoup, Tag
@@ -420,7 +419,6 @@ def _visible_text(soup: Any) -> str:
 
 
 # ------------------------------------------------------------------------------------------ pdf
-
 _PLACEHOLDERS = {"", "untitled", "anonymous", "unknown", "unspecified"}  # reportlab's defaults
 
 
@@ -438,12 +436,14 @@ def _load_pdf(path: Path, data: bytes) -> Loaded:
     except LoadError:
         raise
     except Exception as e:  # pypdf raises many exception types on malformed files
-        raise LoadError(f"broken PDF ({type(e).__name__}: {e})") from e
+        # AES-encrypted files need the optional 'cryptography' package even to try a password.
+        what = "encrypted PDF" if isinstance(e, pypdf.errors.DependencyError) else "broken PDF"
+        raise LoadError(f"{what} ({type(e).__name__}: {e})") from e
     texts: list[str] = []
     problems: list[str] = []
     for n, page in enumerate(pages, start=1):
         try:
-            texts.append((page.extract_text() or "").replace("\r\n", "\n").strip())
+            texts.append(_newlines(page.extract_text() or "").strip())
         except Exception as e:  # one broken page should not lose the others
             problems.append(f"page {n}: cannot extract text ({e})")
     text = "\n\n".join(t for t in texts if t)

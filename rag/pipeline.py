@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from typing import Any, Protocol
 
+from .answering.extractive import ExtractiveAnswerer
+from .chat import History, condense, normalize_history
 from .config import Settings
+from .errors import ConfigError
 from .index import Index
-from .retrieval import Retriever
+from .retrieval import Filters, Retriever, clean_question
+from .types import Answer, Passage
+
+
+class Answerer(Protocol):
+    """One method: yield text pieces as they are produced, then the full Answer."""
+
+    name: str
+
+    def generate(
+        self, question: str, query: str, passages: list[Passage]
+    ) -> Iterator[str | Answer]: ...
 
 
 class Pipeline:
@@ -16,6 +32,67 @@ class Pipeline:
         self.settings = settings
         self.index = Index(settings)
         self.retriever = Retriever(self.index)
+        self._answerers: dict[str, Any] = {}
+
+    def answerer(self, name: str | None = None) -> Answerer:
+        name = name or self.settings.answerer
+        if name not in self._answerers:
+            if name == "extractive":
+                from .models import get_reranker
+
+                self._answerers[name] = ExtractiveAnswerer(
+                    self.index.embedder,
+                    get_reranker(self.settings.rerank_model),
+                    self.settings.min_score,
+                )
+            elif name == "llm":
+                from .answering.llm import LLMAnswerer
+
+                self._answerers[name] = LLMAnswerer(self.settings)
+            else:
+                raise ConfigError(f"unknown answerer {name!r}: use 'extractive' or 'llm'")
+        return self._answerers[name]  # type: ignore[no-any-return]
+
+    def standalone_query(
+        self, question: str, history: History | None, answerer: str | None = None
+    ) -> str:
+        turns = normalize_history(history)
+        if not turns:
+            return question
+        chosen = self.answerer(answerer)
+        rewrite = getattr(chosen, "condense", None)
+        if rewrite is not None:
+            return str(rewrite(question, turns))
+        return condense(question, turns)
+
+    def stream(
+        self,
+        question: str,
+        history: History | None = None,
+        *,
+        k: int | None = None,
+        filters: Filters | None = None,
+        answerer: str | None = None,
+    ) -> Iterator[str | Answer]:
+        question = clean_question(question)
+        query = self.standalone_query(question, history, answerer)
+        passages = self.retriever.retrieve(query, k or self.settings.k, filters)
+        if not passages:
+            text = "No articles match these filters, so there is nothing to answer from."
+            yield text
+            yield Answer(
+                text=text, refused=True, query=query, answerer=answerer or self.settings.answerer
+            )
+            return
+        yield from self.answerer(answerer).generate(question, query, passages)
+
+    def answer(self, question: str, history: History | None = None, **kwargs: Any) -> Answer:
+        final: Answer | None = None
+        for item in self.stream(question, history, **kwargs):
+            if isinstance(item, Answer):
+                final = item
+        assert final is not None, "an answerer must end with an Answer"
+        return final
 
 
 @functools.lru_cache(maxsize=4)

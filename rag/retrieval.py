@@ -1,17 +1,46 @@
-"""Retrieval: dense search in Chroma with filters by outlet and date."""
+"""Hybrid retrieval: dense search in Chroma and BM25, fused, optionally reranked, filtered.
+
+``Passage.score`` is a relevance in [0, 1]: the cross-encoder's probability when
+reranking is on, else the cosine similarity of question and passage. The order is
+the fused (or reranked) order.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import math
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from .errors import QuestionError
 from .index import Index
+from .lexical import LexicalIndex
 from .store import published_num
 from .types import Passage
 
 Filters = Mapping[str, Any]
+MAX_QUESTION_CHARS = 2000
+RRF_K = 60  # the constant from Cormack et al.; results are insensitive to it around 60
+_WORDS = re.compile(r"\w+")
+
+
+def clean_question(question: str) -> str:
+    """Drop control characters and extra spaces; reject empty and oversized questions."""
+    if not isinstance(question, str):
+        raise QuestionError(f"the question must be text, not {type(question).__name__}")
+    text = "".join(" " if unicodedata.category(ch).startswith("C") else ch for ch in question)
+    text = " ".join(text.split())
+    if not text:
+        raise QuestionError("the question is empty: ask something about the articles")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise QuestionError(
+            f"the question is {len(text):,} characters long; the limit is "
+            f"{MAX_QUESTION_CHARS:,}: ask a shorter question"
+        )
+    return text
 
 
 def _as_date(value: Any, name: str) -> dt.date:
@@ -27,38 +56,118 @@ def _as_date(value: Any, name: str) -> dt.date:
     return parsed
 
 
-def chroma_where(filters: Filters | None) -> dict[str, Any] | None:
-    """``{"source": str|list, "since": date, "until": date}`` -> a Chroma ``where`` clause."""
-    if not filters:
-        return None
-    unknown = set(filters) - {"source", "since", "until"}
-    if unknown:
-        raise QuestionError(f"unknown filter(s) {sorted(unknown)}; use source, since, until")
-    clauses: list[dict[str, Any]] = []
-    source = filters.get("source")
-    if source:
-        sources = [source] if isinstance(source, str) else list(source)
-        clauses.append({"source": {"$in": sources}})
-    if filters.get("since"):
-        clauses.append({"published_num": {"$gte": published_num(_as_date(filters["since"], "since"))}})
-    if filters.get("until"):
-        clauses.append({"published_num": {"$lte": published_num(_as_date(filters["until"], "until"))}})
-    if not clauses:
-        return None
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+def _near_duplicate(a: str, b: str) -> bool:
+    """The same wire story twice: most word trigrams shared."""
+    wa, wb = _WORDS.findall(a.lower()), _WORDS.findall(b.lower())
+    if not wa or not wb:
+        return a.strip() == b.strip()
+    ta = {tuple(wa[i : i + 3]) for i in range(max(1, len(wa) - 2))}
+    tb = {tuple(wb[i : i + 3]) for i in range(max(1, len(wb) - 2))}
+    return len(ta & tb) / min(len(ta), len(tb)) >= 0.8
 
 
 class Retriever:
     """Finds the passages that best match a query."""
 
-    def __init__(self, index: Index) -> None:
+    def __init__(self, index: Index, *, rerank: bool | None = None) -> None:
         self.index = index
+        self.settings = index.settings
+        self.rerank = self.settings.rerank if rerank is None else rerank
+        self.lexical = LexicalIndex(index.store, index.settings.index_dir / "lexical")
 
-    def retrieve(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Passage]:
-        query = query.strip()
-        if not query:
-            raise QuestionError("the question is empty: ask something about the articles")
+    def sources(self) -> list[str]:
+        """Every outlet in the index, for filters and the UI."""
+        return self.lexical.sources(self.index.active_generation())
+
+    def _filters(self, gen: str, filters: Filters | None) -> tuple[list[str], int, int]:
+        if not filters:
+            return [], 0, 0
+        unknown = set(filters) - {"source", "since", "until"}
+        if unknown:
+            raise QuestionError(f"unknown filter(s) {sorted(unknown)}; use source, since, until")
+        sources: list[str] = []
+        wanted = filters.get("source")
+        if wanted:
+            known = {s.lower(): s for s in self.lexical.sources(gen)}
+            for name in [wanted] if isinstance(wanted, str) else list(wanted):
+                match = known.get(str(name).strip().lower())
+                if match is None:
+                    listing = ", ".join(sorted(known.values())[:20]) or "none"
+                    raise QuestionError(
+                        f"no articles from outlet {name!r}; outlets in the index: {listing}"
+                    )
+                sources.append(match)
+        since = published_num(_as_date(filters["since"], "since")) if filters.get("since") else 0
+        until = published_num(_as_date(filters["until"], "until")) if filters.get("until") else 0
+        if since and until and since > until:
+            raise QuestionError("filter since is after until: swap the dates")
+        return sources, since, until
+
+    @staticmethod
+    def _where(sources: list[str], since: int, until: int) -> dict[str, Any] | None:
+        clauses: list[dict[str, Any]] = []
+        if sources:
+            clauses.append({"source": {"$in": sources}})
+        if since:
+            clauses.append({"published_num": {"$gte": since}})
+        if until:
+            clauses.append({"published_num": {"$lte": until}})
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def retrieve(
+        self, query: str, k: int = 10, filters: Filters | None = None, *, mode: str = "hybrid"
+    ) -> list[Passage]:
+        """Best ``k`` passages; ``mode`` is hybrid, dense or lexical (for measurements)."""
+        query = clean_question(query)
+        if k < 1:
+            raise QuestionError(f"k={k}: ask for at least one passage")
         gen = self.index.active_generation()
-        where = chroma_where(filters)
+        sources, since, until = self._filters(gen, filters)
+        pool = max(k * 3, 30)
         vector = self.index.embedder.encode([query])[0]
-        return self.index.store.query(gen, vector.tolist(), k, where)
+
+        dense: list[Passage] = []
+        if mode in ("hybrid", "dense"):
+            dense = self.index.store.query(
+                gen, vector.tolist(), pool, self._where(sources, since, until)
+            )
+        lexical: list[tuple[str, float]] = []
+        if mode in ("hybrid", "lexical"):
+            lexical = self.lexical.search(gen, query, pool, sources, since, until)
+
+        fused: dict[str, float] = {}
+        for ranking in ([p.chunk_id for p in dense], [cid for cid, _ in lexical]):
+            for rank, cid in enumerate(ranking):
+                fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
+        by_id = {p.chunk_id: p for p in dense}
+        missing = [cid for cid in fused if cid not in by_id]
+        if missing:
+            by_id.update(self.index.store.get_chunks(gen, missing, vector.tolist()))
+        order = sorted(fused, key=lambda cid: -fused[cid])
+        candidates = self._dedupe([by_id[cid] for cid in order if cid in by_id])
+
+        if self.rerank and candidates:
+            candidates = self._rerank(query, candidates[: max(k * 2, 20)])
+        return candidates[:k]
+
+    @staticmethod
+    def _dedupe(passages: Sequence[Passage]) -> list[Passage]:
+        kept: list[Passage] = []
+        for p in passages:
+            if not any(_near_duplicate(p.text, q.text) for q in kept):
+                kept.append(p)
+        return kept
+
+    def _rerank(self, query: str, passages: list[Passage]) -> list[Passage]:
+        from .models import get_reranker
+
+        reranker = get_reranker(self.settings.rerank_model)
+        texts = [f"{p.title}. {p.text}" if p.title else p.text for p in passages]
+        logits = reranker.score(query, texts)
+        scored = [
+            replace(p, score=1.0 / (1.0 + math.exp(-float(s))))
+            for p, s in zip(passages, logits, strict=True)
+        ]
+        return sorted(scored, key=lambda p: -p.score)

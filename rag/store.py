@@ -149,7 +149,9 @@ class Store:
                         f"({type(exc).__name__}: {exc}); start it with `chroma run --path DIR "
                         f"--port PORT` or unset RAG_CHROMA_URL to use the local index"
                     ) from exc
-                raise StoreError(f"Chroma at {self.location} failed: {type(exc).__name__}: {exc}") from exc
+                raise StoreError(
+                    f"Chroma at {self.location} failed: {type(exc).__name__}: {exc}"
+                ) from exc
         raise AssertionError("unreachable")
 
     def collection(self, name: str, create: bool = True) -> Any:
@@ -255,7 +257,9 @@ class Store:
 
     # -- writes -----------------------------------------------------------------------------
 
-    def put_chunks(self, gen: str, pairs: Sequence[tuple[Article, Chunk]], vectors: np.ndarray) -> None:
+    def put_chunks(
+        self, gen: str, pairs: Sequence[tuple[Article, Chunk]], vectors: np.ndarray
+    ) -> None:
         """Store chunks with their vectors (one upsert per batch, idempotent by chunk id)."""
         col = self.collection(self.chunks_name(gen))
         for i in range(0, len(pairs), _WRITE_BATCH):
@@ -267,12 +271,14 @@ class Store:
                 for a, c in part
             ]
             embs = vectors[i : i + _WRITE_BATCH].tolist()
-            self._call(lambda: col.upsert(ids=ids, embeddings=embs, documents=docs, metadatas=metas))
+            self._call(
+                lambda: col.upsert(ids=ids, embeddings=embs, documents=docs, metadatas=metas)
+            )
 
     def put_articles(
         self, gen: str, rows: Sequence[tuple[Article, list[float], int, list[Any]]]
     ) -> None:
-        """Write manifest records (article, mean vector, chunk count, origins) after their chunks."""
+        """Write manifest records (article, mean vector, chunks, origins) after the chunks."""
         col = self.collection(self.articles_name(gen))
         for i in range(0, len(rows), _WRITE_BATCH):
             part = rows[i : i + _WRITE_BATCH]
@@ -283,7 +289,9 @@ class Store:
                 {**article_metadata(a), "n_chunks": n, "origins": json.dumps(o)}
                 for a, _, n, o in part
             ]
-            self._call(lambda: col.upsert(ids=ids, embeddings=embs, documents=docs, metadatas=metas))
+            self._call(
+                lambda: col.upsert(ids=ids, embeddings=embs, documents=docs, metadatas=metas)
+            )
 
     def set_origins(self, gen: str, doc_id: str, origins: list[Any]) -> None:
         col = self.collection(self.articles_name(gen))
@@ -324,16 +332,31 @@ class Store:
         return [
             passage_from(cid, doc, dict(meta or {}), 1.0 - float(dist))
             for cid, doc, meta, dist in zip(
-                got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=True
+                got["ids"][0],
+                got["documents"][0],
+                got["metadatas"][0],
+                got["distances"][0],
+                strict=True,
             )
         ]
 
-    def get_chunks(self, gen: str, chunk_ids: Sequence[str]) -> dict[str, Passage]:
+    def get_chunks(
+        self, gen: str, chunk_ids: Sequence[str], vector: Sequence[float] | None = None
+    ) -> dict[str, Passage]:
+        """Chunks by id; scored by cosine similarity with ``vector`` when given."""
+        import numpy as np
+
         col = self.collection(self.chunks_name(gen))
-        got = self._call(lambda: col.get(ids=list(chunk_ids), include=["documents", "metadatas"]))
+        include = ["documents", "metadatas"] + (["embeddings"] if vector is not None else [])
+        got = self._call(lambda: col.get(ids=list(chunk_ids), include=include))
+        scores = [0.0] * len(got["ids"])
+        if vector is not None and len(got["ids"]):
+            scores = (np.asarray(got["embeddings"]) @ np.asarray(vector)).tolist()
         return {
-            cid: passage_from(cid, doc, dict(meta or {}), 0.0)
-            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+            cid: passage_from(cid, doc, dict(meta or {}), score)
+            for cid, doc, meta, score in zip(
+                got["ids"], got["documents"], got["metadatas"], scores, strict=True
+            )
         }
 
 
@@ -341,5 +364,14 @@ def _is_connection_error(exc: Exception) -> bool:
     text = f"{type(exc).__name__} {exc}".lower()
     return any(
         word in text
-        for word in ("connect", "connection", "refused", "timed out", "timeout", "unavailable", "502", "503")
+        for word in (
+            "connect",
+            "connection",
+            "refused",
+            "timed out",
+            "timeout",
+            "unavailable",
+            "502",
+            "503",
+        )
     )

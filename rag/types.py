@@ -81,7 +81,7 @@ class Passage:
     chunk_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        return dict(_jsonable(asdict(self)))
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ class Citation:
     chunk_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        return dict(_jsonable(asdict(self)))
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ class Answer:
     answerer: str = "extractive"
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        return dict(_jsonable(asdict(self)))
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,7 @@ class IngestReport:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return _jsonable(asdict(self))
+        return dict(_jsonable(asdict(self)))
 
 
 def _jsonable(value: Any) -> Any:

@@ -56,7 +56,9 @@ def consistency(index: Index) -> tuple[int, int]:
     counts: dict[str, int] = {}
     for doc in chunk_docs.values():
         counts[doc] = counts.get(doc, 0) + 1
-    assert set(counts) == set(manifest), "chunks without a manifest entry, or articles without chunks"
+    assert set(counts) == set(manifest), (
+        "chunks without a manifest entry, or articles without chunks"
+    )
     for doc, meta in manifest.items():
         assert counts[doc] == meta["n_chunks"], doc
     return len(manifest), len(chunk_docs)
@@ -71,12 +73,14 @@ def test_seed_article_offsets_are_exact(seed_settings: Settings) -> None:
     assert article.published is not None and article.published.isoformat() == "2024-01-06"
     assert article.text in SEED.read_text(encoding="utf-8")
     seen = 0
-    for ids, texts, metas in index.store.iter_chunks(gen):
+    for _ids, texts, metas in index.store.iter_chunks(gen):
         for text, meta in zip(texts, metas, strict=True):
             assert article.text[meta["start"] : meta["end"]] == text
             assert meta["title"] == article.title and meta["published_num"] == 20240106
             seen += 1
-    assert seen == len(chunk_article(article, seed_settings.chunk_size, seed_settings.chunk_overlap))
+    assert seen == len(
+        chunk_article(article, seed_settings.chunk_size, seed_settings.chunk_overlap)
+    )
     assert seen > 3
 
 
@@ -143,7 +147,9 @@ def test_duplicate_content_is_stored_once(settings: Settings) -> None:
 def test_syncing_one_folder_never_removes_another(settings: Settings, tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     populate(a)
-    write_article(b, "other.txt", "Museum opens", "The city museum opened a new wing of Roman coins.")
+    write_article(
+        b, "other.txt", "Museum opens", "The city museum opened a new wing of Roman coins."
+    )
     index = Index(settings)
     index.ingest([a])
     index.ingest([b])
@@ -168,11 +174,9 @@ def test_bad_input_is_skipped_and_reported(settings: Settings) -> None:
         + json.dumps({"title": "Snow closes pass", "body": "The mountain pass closed after snow."})
         + "\n"
     )
-    (corpus / "legacy.txt").write_bytes(
-        "Caf\u00e9 owners protest\nLe Petit Journal 05-04-2024\nThe caf\u00e9 owners \u201cwon\u2019t\u201d pay.".encode(
-            "cp1252"
-        )
-    )
+    legacy = "Caf\u00e9 owners protest\nLe Petit Journal 05-04-2024\n"
+    legacy += "The caf\u00e9 owners \u201cwon\u2019t\u201d pay."
+    (corpus / "legacy.txt").write_bytes(legacy.encode("cp1252"))
     missing = corpus / "nope"
     report = index.ingest([corpus, missing])
     reasons = {Path(p).name: r for p, r in report.skipped}
@@ -184,22 +188,28 @@ def test_bad_input_is_skipped_and_reported(settings: Settings) -> None:
     assert len(report.added) == 3  # two feed records and the cp1252 file
     assert len(report.unchanged) == 3
     assert consistency(index)[0] == 6
-    legacy = [p for p in index_search(settings, "cafe owners protest") if "Caf" in p.title]
-    assert legacy and legacy[0].title == "Caf\u00e9 owners protest"
-    assert "\u201cwon\u2019t\u201d" in legacy[0].text
+    hits = [p for p in index_search(settings, "cafe owners protest") if "Caf" in p.title]
+    assert hits and hits[0].title == "Caf\u00e9 owners protest"
+    assert "\u201cwon\u2019t\u201d" in hits[0].text
 
 
-def test_changing_the_embedding_model_builds_a_new_collection(settings: Settings, tmp_path: Path) -> None:
+def test_changing_the_embedding_model_builds_a_new_collection(
+    settings: Settings, tmp_path: Path
+) -> None:
     populate(settings.corpus_dir)
     extra = tmp_path / "extra"
-    write_article(extra, "museum.txt", "Museum opens", "The city museum opened a new wing of Roman coins.")
+    write_article(
+        extra, "museum.txt", "Museum opens", "The city museum opened a new wing of Roman coins."
+    )
     old = Index(settings)
     old.ingest([settings.corpus_dir])
     old.ingest([extra])
     old_gen = old.active_generation()
 
     # Same weights, named by path: a different model as far as the index can tell.
-    other = make_settings(settings.index_dir.parent, embed_model=str(resolve_embedder("all-MiniLM-L6-v2")))
+    other = make_settings(
+        settings.index_dir.parent, embed_model=str(resolve_embedder("all-MiniLM-L6-v2"))
+    )
     new = Index(other)
     assert new.generation != old_gen
     with pytest.raises(rag.IndexNotReadyError, match="built with embedding model"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import warnings
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,8 @@ def test_corpus_article_headline_byline_and_verbatim_body() -> None:
         ("By Jane Doe, January 6, 2024", "", "Jane Doe"),
         ("By Jane Doe-Smith, Reuters | 6 January 2024", "Reuters", "Jane Doe-Smith"),
         ("06-01-2024", "", ""),
+        ("Published on 6 January 2024", "", ""),
+        ("Reuters | Updated: 2024-01-06", "Reuters", ""),
     ],
 )
 def test_byline_date_forms(tmp_path: Path, byline: str, source: str, author: str) -> None:
@@ -94,6 +97,13 @@ def test_headline_without_byline_date(tmp_path: Path) -> None:
     assert article.title == "Storm Hits the Coast"
     assert article.published is None and article.source == ""
     assert article.text == "Winds of 120 km/h were recorded.\nPower is out."
+
+
+def test_sentence_ending_in_a_date_is_not_a_byline(tmp_path: Path) -> None:
+    content = "Summit Ends\nThe next summit is scheduled for 6 January 2024\nMore text.\n"
+    article = only(load_file(write(tmp_path, "summit.txt", content)))
+    assert (article.title, article.source, article.published) == ("Summit Ends", "", None)
+    assert article.text == content.split("\n", 1)[1].strip()
 
 
 def test_txt_without_headline_uses_humanised_file_name(tmp_path: Path) -> None:
@@ -206,11 +216,16 @@ def test_markdown_front_matter(tmp_path: Path) -> None:
 
 
 def test_markdown_date_keys_and_heading_title(tmp_path: Path) -> None:
-    content = "---\ndate: '06/01/2024'\n---\n\n# Floods in the *North*\n\nRivers rose.\n"
+    content = "---\ndate: '06/01/2024'\n---\n\n# Floods in the *North* ##\n\nRivers rose.\n"
     article = only(load_file(write(tmp_path, "floods.markdown", content)))
     assert article.title == "Floods in the *North*"
     assert article.published == dt.date(2024, 1, 6)
     assert article.text == "Rivers rose."
+
+
+def test_markdown_heading_keeps_a_trailing_hash_that_is_part_of_it(tmp_path: Path) -> None:
+    article = only(load_file(write(tmp_path, "c.md", "# Learning C#\nIt is fun.")))
+    assert (article.title, article.text) == ("Learning C#", "It is fun.")
 
 
 def test_markdown_without_front_matter_or_heading(tmp_path: Path) -> None:
@@ -353,7 +368,7 @@ def test_json_errors(tmp_path: Path) -> None:
     assert "no body/text/content" in reason
     reason = load_error(write(tmp_path, "nobodies.json", '[{"title": "x"}, {"body": " "}]'))
     assert reason == "no records with a body/text/content field"
-    assert load_error(write(tmp_path, "none.json", "[]")) == "no records"
+    assert load_error(write(tmp_path, "none.json", "[]")) == "no records (empty list)"
 
 
 def test_jsonl_malformed_line_is_a_problem_and_the_rest_load(tmp_path: Path) -> None:
@@ -474,7 +489,12 @@ def test_pdf_errors(tmp_path: Path) -> None:
         ("January 6, 2024", dt.date(2024, 1, 6)),
         ("6 January 2024", dt.date(2024, 1, 6)),
         ("Sat, 06 Jan 2024 10:00:00 +0000", dt.date(2024, 1, 6)),
+        ("Jan 6 2024 10:00 EST", dt.date(2024, 1, 6)),  # unknown zone name: no warning
         ("D:20240106120000+00'00'", dt.date(2024, 1, 6)),
+        ("20240106", dt.date(2024, 1, 6)),  # compact is year-first, even though dayfirst
+        ("2024-01-06Z", dt.date(2024, 1, 6)),
+        ("6-1-24", dt.date(2024, 1, 6)),
+        ("Saturday, 6th January 2024", dt.date(2024, 1, 6)),
         ("  2024-01-06  ", dt.date(2024, 1, 6)),
         ("", None),
         ("   ", None),
@@ -486,7 +506,11 @@ def test_pdf_errors(tmp_path: Path) -> None:
         ("2024-02-30", None),
         ("31/02/2024", None),
         ("99999999999999999999", None),
+        ("1704499200", None),
+        ("today", None),
     ],
 )
 def test_parse_date(value: object, expected: dt.date | None) -> None:
-    assert parse_date(value) == expected
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert parse_date(value) == expected
