@@ -61,5 +61,9 @@ def citation(n: int, sentence: Sentence, score: float) -> Citation:
     )
 
 
+_MARKER_WITH_SPACE = re.compile(r"\s*\[\d{1,3}\]")
+
+
 def strip_markers(text: str) -> str:
-    return " ".join(MARKER.sub("", text).split())
+    """The text without its [n] markers (and the space before each)."""
+    return " ".join(_MARKER_WITH_SPACE.sub("", text).split())
