@@ -68,7 +68,7 @@ def ingest(
 
     >>> rag.ingest(["corpus/"]).summary()
     """
-    return _pipeline(settings).index.ingest(paths, quiet=quiet)  # type: ignore[no-any-return]
+    return _pipeline(settings).ingest(paths, quiet=quiet)  # type: ignore[no-any-return]
 
 
 def retrieve(

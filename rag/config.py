@@ -133,6 +133,15 @@ class Settings:
                 "RAG_ANSWERER=llm needs RAG_LLM, e.g. RAG_LLM=ollama:llama3.2 "
                 "or RAG_LLM=openai:gpt-4o-mini"
             )
+        if self.llm and ":" not in self.llm:
+            raise ConfigError(
+                f"RAG_LLM={self.llm!r}: name the provider and model as provider:model, "
+                "e.g. ollama:llama3.2 or openai:gpt-4o-mini"
+            )
+        if self.llm_timeout <= 0:
+            raise ConfigError(
+                f"RAG_LLM_TIMEOUT={self.llm_timeout}: use a positive number of seconds"
+            )
         return self
 
 

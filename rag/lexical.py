@@ -73,6 +73,11 @@ class LexicalIndex:
         self._lock = threading.Lock()
         self._stem = _stemmer()
 
+    def invalidate(self) -> None:
+        """Re-check the shared revision on the next search (this process just wrote)."""
+        with self._lock:
+            self._checked = 0.0
+
     def _current(self, gen: str) -> _Built:
         with self._lock:
             now = time.monotonic()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from .answering.extractive import ExtractiveAnswerer
@@ -12,7 +13,7 @@ from .config import Settings
 from .errors import ConfigError
 from .index import Index
 from .retrieval import Filters, Retriever, clean_question
-from .types import Answer, Passage
+from .types import Answer, IngestReport, Passage
 
 
 class Answerer(Protocol):
@@ -48,10 +49,18 @@ class Pipeline:
             elif name == "llm":
                 from .answering.llm import LLMAnswerer
 
-                self._answerers[name] = LLMAnswerer(self.settings)
+                self._answerers[name] = LLMAnswerer(self.settings, embedder=self.index.embedder)
             else:
                 raise ConfigError(f"unknown answerer {name!r}: use 'extractive' or 'llm'")
         return self._answerers[name]  # type: ignore[no-any-return]
+
+    def ingest(
+        self, paths: Sequence[str | Path] | None = None, *, quiet: bool = True
+    ) -> IngestReport:
+        """Sync into the index; the next search sees the change at once."""
+        report = self.index.ingest(paths, quiet=quiet)
+        self.retriever.lexical.invalidate()
+        return report
 
     def standalone_query(
         self, question: str, history: History | None, answerer: str | None = None
