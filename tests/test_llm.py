@@ -20,7 +20,8 @@ from conftest import make_settings
 from fake_openai import FakeOpenAI, Reply, is_streaming, last_user_text, system_text
 
 import rag
-from rag.answering.llm import DECLINE, LLMAnswerer, is_decline, neutralise, parse_model
+from rag.answering.llm import LLMAnswerer, is_decline, parse_model
+from rag.answering.prompts import DECLINE, neutralise
 from rag.chat import condense
 from rag.config import Settings
 from rag.errors import ConfigError, LLMError
