@@ -48,7 +48,7 @@ def _as_date(value: Any, name: str) -> dt.date:
         return value.date()
     if isinstance(value, dt.date):
         return value
-    from .loaders import parse_date
+    from .dates import parse_date
 
     parsed = parse_date(value)
     if parsed is None:
