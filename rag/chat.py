@@ -140,7 +140,7 @@ def entities(text: str) -> list[str]:
         parts = name.split()
         while parts and parts[0] in _SENTENCE_START_NOISE:
             parts = parts[1:]
-        name = " ".join(parts)
+        name = re.sub(r"['’]s$", "", " ".join(parts))
         if len(name) > 1 and name not in found:
             found.append(name)
     return found

@@ -89,6 +89,21 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    from .config import project_root
+
+    # ui.py lives at the repository root, next to the package, not inside it.
+    path = project_root() / "ui.py"
+    spec = importlib.util.spec_from_file_location("ui", path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise RagError(f"no web UI at {path}: run `rag serve` from the source checkout")
+    ui = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ui)
+    return int(ui.main(_settings(args)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rag",
@@ -120,6 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stats", help="articles, chunks, index path, model, last sync")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("serve", help="the web UI (same as python ui.py; RAG_HOST, RAG_PORT)")
+    p.set_defaults(func=cmd_serve)
+
+    from .evaluate.cli import add_parser as add_eval_parser
+
+    add_eval_parser(sub)
     return parser
 
 

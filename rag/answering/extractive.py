@@ -89,8 +89,18 @@ class ExtractiveAnswerer:
         self.max_sentences = max_sentences
         self.candidates = candidates
 
-    def score(self, query: str, passages: Sequence[Passage]) -> tuple[list[Scored], Vectors]:
-        """The best candidate sentences judged by the cross-encoder (best first), and vectors."""
+    def score(
+        self, query: str, passages: Sequence[Passage], question: str | None = None
+    ) -> tuple[list[Scored], Vectors]:
+        """The best candidate sentences judged by the cross-encoder (best first), and vectors.
+
+        ``query`` (with context carried over from earlier turns) preselects candidates.
+        For a follow-up the cross-encoder judges them against both the query and the
+        ``question`` as asked, and keeps the better score: carried-over names are needed
+        for "what did he say" but only distract from "how far did it fly".
+        """
+        import numpy as np
+
         sentences = [s for s in passage_sentences(passages) if not looks_like_heading(s.text)]
         if not sentences:
             return [], {}
@@ -103,7 +113,10 @@ class ExtractiveAnswerer:
             cheap.append((0.75 * float(d) + 0.25 * overlap - 0.005 * sent.rank, sent, float(d)))
         cheap.sort(key=lambda c: -c[0])
         top = cheap[: self.candidates]
-        logits = self.reranker.score(query, [sent.text for _, sent, _ in top])
+        texts = [sent.text for _, sent, _ in top]
+        logits = self.reranker.score(query, texts)
+        if question and question != query:
+            logits = np.maximum(logits, self.reranker.score(question, texts))
         scored = [
             Scored(sent, float(logit), d, c)
             for (c, sent, d), logit in zip(top, logits.tolist(), strict=True)
@@ -130,7 +143,7 @@ class ExtractiveAnswerer:
     ) -> Iterator[str | Answer]:
         """Yield the answer sentence by sentence, then the full Answer."""
         missing = missing_entities(question, passages)
-        chosen = [] if missing else self.select(*self.score(query, passages))
+        chosen = [] if missing else self.select(*self.score(query, passages, question))
         if not chosen:
             text = refusal_text(passages, missing)
             yield text

@@ -1,0 +1,361 @@
+"""The web UI: its /answer API, per-session chats, uploads and escaping, against a real ui.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import CORPUS, REPO
+
+import rag
+from rag.config import Settings
+
+# ui.py is a script at the repository root, not part of the installed package.
+sys.path.insert(0, str(REPO))
+import ui
+
+QUESTION = "Why was the launch's timing notable?"
+TIMING = "just weeks before a major political transition in the United States"
+# Answered only when the previous turn is known: "it" is the launch, reported by Patrick Fok.
+FOLLOW_UP = "Who reported it?"
+
+
+# -- a real `python ui.py` on a free port -------------------------------------------------------
+
+
+@dataclass
+class Server:
+    """A running ui.py and the folders it works in."""
+
+    url: str
+    corpus: Path
+    index: Path
+    process: subprocess.Popen[bytes]
+    log: Path
+    started: float  # perf_counter when the process was started
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_ui(tmp: Path, seed: Settings, timeout: float = 120.0) -> Server:
+    """Start ui.py on a copy of the seed index and corpus, so nothing in the repo is written."""
+    corpus, index = tmp / "corpus", tmp / "index"
+    shutil.copytree(CORPUS, corpus)
+    shutil.copytree(seed.index_dir, index)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update(
+        RAG_INDEX_DIR=str(index),
+        RAG_CORPUS_DIR=str(corpus),
+        RAG_PORT=str(port),
+        HF_HUB_OFFLINE="1",
+        ANONYMIZED_TELEMETRY="False",
+        GRADIO_ANALYTICS_ENABLED="False",
+    )
+    log = tmp / "ui.log"
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, str(REPO / "ui.py")],
+        cwd=REPO,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"ui.py exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return Server(url, corpus, index, process, log, started)
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"ui.py did not answer at {url} within {timeout:.0f}s:\n{log.read_text()}")
+
+
+def stop_ui(server: Server) -> None:
+    server.process.terminate()
+    try:
+        server.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, seed_settings: Settings) -> Iterator[Server]:
+    running = start_ui(tmp_path_factory.mktemp("ui"), seed_settings)
+    yield running
+    stop_ui(running)
+
+
+def client(server: Server) -> Any:
+    from gradio_client import Client
+
+    return Client(server.url, verbose=False)
+
+
+def chat(session: Any, question: str, history: list[Any], **options: Any) -> list[dict[str, Any]]:
+    """Ask through the chat endpoint the page uses; the updated chat messages."""
+    _, messages = session.predict(
+        question,
+        history,
+        options.get("k", 6),
+        options.get("answerer", "extractive"),
+        options.get("sources", []),
+        options.get("since"),
+        options.get("until"),
+        api_name="/chat",
+    )
+    return list(messages)
+
+
+def content(message: dict[str, Any]) -> str:
+    """A chat message's text, whichever shape the client returns it in."""
+    value = message["content"]
+    if isinstance(value, list):
+        return "".join(str(part.get("text", "")) for part in value if isinstance(part, dict))
+    return str(value)
+
+
+# -- the API for scripts ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_answer_endpoint_returns_text_and_citations(server: Server) -> None:
+    text, answer = client(server).predict(QUESTION, "[]", api_name="/answer")
+    print(f"first answer {time.perf_counter() - server.started:.1f}s after ui.py started")
+    assert "[1]" in text
+    data = answer if isinstance(answer, dict) else json.loads(answer)
+    assert data["text"] == text and not data["refused"]
+    citations = data["citations"]
+    assert {c["n"] for c in citations} >= {1}
+    assert any(TIMING in c["quote"] for c in citations)
+    first = citations[0]
+    assert {"title", "source", "published", "url", "quote", "start", "end"} <= set(first)
+
+
+@pytest.mark.slow
+def test_answer_endpoint_uses_history_given_as_json(server: Server) -> None:
+    session = client(server)
+    text, _ = session.predict(QUESTION, "", api_name="/answer")
+    history = json.dumps([[QUESTION, text]])
+    follow_text, follow = session.predict(FOLLOW_UP, history, api_name="/answer")
+    assert not follow["refused"] and "Patrick Fok" in follow_text
+    messages = json.dumps(
+        [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": text}]
+    )
+    _, same = session.predict(FOLLOW_UP, messages, api_name="/answer")
+    assert not same["refused"]
+
+
+@pytest.mark.slow
+def test_answer_endpoint_reports_bad_history(server: Server) -> None:
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match="history must be JSON"):
+        client(server).predict(QUESTION, "[[unquoted", api_name="/answer")
+
+
+# -- chats in the page --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_sessions_keep_their_own_history(server: Server) -> None:
+    alice, bob = client(server), client(server)
+    alice_chat = chat(alice, QUESTION, [])
+    assert TIMING in content(alice_chat[-1])
+    # Bob never asked the first question, so "it" means nothing in his session...
+    bob_chat = chat(bob, FOLLOW_UP, [])
+    assert len(bob_chat) == 2
+    assert 'class="refusal"' in content(bob_chat[-1])
+    # ...while Alice's follow-up is read in the light of her own first question.
+    alice_chat = chat(alice, FOLLOW_UP, alice_chat)
+    assert len(alice_chat) == 4
+    assert "Patrick Fok" in content(alice_chat[-1])
+    assert 'class="refusal"' not in content(alice_chat[-1])
+
+
+@pytest.mark.slow
+def test_eight_simultaneous_chats_all_get_their_answer(server: Server) -> None:
+    sessions = [client(server) for _ in range(8)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(len(sessions)) as pool:
+        chats = list(pool.map(lambda s: chat(s, QUESTION, []), sessions))
+    print(f"8 simultaneous chats answered in {time.perf_counter() - started:.1f}s")
+    for messages in chats:
+        assert len(messages) == 2
+        answer = content(messages[-1])
+        assert 'href="#src-1-1"' in answer and 'id="src-1-1"' in answer
+        assert '<mark class="quote">' in answer and TIMING in answer
+
+
+@pytest.mark.slow
+def test_errors_show_as_a_chat_message(server: Server) -> None:
+    messages = chat(client(server), QUESTION, [], since="2025-01-01", until="2020-01-01")
+    assert len(messages) == 2
+    assert 'class="error-note"' in content(messages[-1])
+    assert "swap the dates" in content(messages[-1])
+
+
+# -- uploads ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../../x.txt", "..\\..\\x.txt", "/etc/x.txt", "uploads/../../x.txt", "....//x.txt"],
+)
+def test_upload_names_cannot_leave_the_uploads_folder(tmp_path: Path, name: str) -> None:
+    source = tmp_path / "article.txt"
+    source.write_text("A title\nSome text.\n", encoding="utf-8")
+    folder = tmp_path / "corpus" / "uploads"
+    saved = ui.save_upload(source, name, folder, max_mb=1)
+    assert saved.parent == folder.resolve()
+    assert saved.name == "x.txt"
+    assert not (tmp_path / "x.txt").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("..", "upload"),
+        (".hidden.md", "hidden.md"),
+        ("Blinken <visit>.TXT", "Blinken_visit.txt"),
+        ("naïve café.html", "naive_cafe.html"),
+        ("C:\\Users\\me\\report.pdf", "report.pdf"),
+    ],
+)
+def test_upload_names_are_made_safe(name: str, expected: str) -> None:
+    assert ui.safe_filename(name) == expected
+
+
+def test_uploads_over_the_size_limit_or_of_other_types_are_refused(tmp_path: Path) -> None:
+    big = tmp_path / "big.txt"
+    big.write_bytes(b"x" * (2 * 1024 * 1024))
+    folder = tmp_path / "uploads"
+    with pytest.raises(ui.UploadError, match="1 MB limit"):
+        ui.save_upload(big, "big.txt", folder, max_mb=1)
+    with pytest.raises(ui.UploadError, match="unsupported file type"):
+        ui.save_upload(big, "tool.exe", folder, max_mb=5)
+    assert not folder.exists() or not any(folder.iterdir())
+
+
+def test_uploads_go_under_the_corpus_folder(settings: Settings) -> None:
+    assert ui.uploads_dir(settings) == settings.corpus_dir / "uploads"
+
+
+# -- rendering ----------------------------------------------------------------------------------
+
+
+def hostile_answer() -> rag.Answer:
+    quote = 'It said <script>window.__xss=1</script> and <img src=x onerror="window.__xss=1">.'
+    passage_text = f"Before [click](javascript:window.__xss=1). {quote} After."
+    start = 100 + passage_text.index(quote)
+    citation = rag.Citation(
+        n=1,
+        doc_id="d1",
+        title='<img src=x onerror="alert(1)">Title',
+        source="<b>Outlet</b>",
+        published=dt.date(2024, 1, 6),
+        url="javascript:window.__xss=1",
+        quote=quote,
+        start=start,
+        end=start + len(quote),
+        score=0.9,
+        chunk_id="d1:0",
+    )
+    passage = rag.Passage(
+        text=passage_text,
+        score=0.5,
+        doc_id="d1",
+        title=citation.title,
+        source=citation.source,
+        published=citation.published,
+        url=citation.url,
+        start=100,
+        end=100 + len(passage_text),
+        chunk_id="d1:0",
+    )
+    return rag.Answer(text=f"{quote} [1]", citations=(citation,), passages=(passage,))
+
+
+def test_article_html_and_links_are_shown_as_text() -> None:
+    page = ui.answer_html(hostile_answer(), turn=3)
+    assert "<script" not in page and "<img" not in page and "<b>" not in page
+    assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in page
+    assert "javascript:" not in page.replace("(javascript:window.__xss=1)", "")
+    assert 'href="javascript' not in page
+    assert '<a class="marker" href="#src-3-1">[1]</a>' in page
+    assert '<div class="src-card" id="src-3-1">' in page
+
+
+def test_quote_is_highlighted_inside_its_passage() -> None:
+    answer = hostile_answer()
+    html = ui.highlighted_passage(answer.citations[0], answer.passages[0])
+    before, rest = html.split('<mark class="quote">', 1)
+    quoted, after = rest.split("</mark>", 1)
+    assert before.startswith("Before [click]") and after == " After."
+    assert quoted.startswith("It said &lt;script&gt;")
+
+
+def test_only_http_links_are_links() -> None:
+    assert ui.safe_url("https://example.com/a?b=1") == "https://example.com/a?b=1"
+    for url in ("javascript:alert(1)", "data:text/html,x", "//example.com", "ftp://x", ""):
+        assert ui.safe_url(url) is None
+
+
+def test_refusals_look_different() -> None:
+    refused = rag.Answer(text="The articles don't cover <this>.", refused=True)
+    page = ui.answer_html(refused, turn=1)
+    assert page.startswith('<div class="refusal">') and "&lt;this&gt;" in page
+    assert 'class="src-card"' not in page
+
+
+def test_errors_render_as_messages() -> None:
+    page = ui.error_html(rag.IndexNotReadyError("no articles <yet>: run `rag ingest`"))
+    assert 'class="error-note"' in page and "&lt;yet&gt;" in page
+
+
+# -- where it listens ---------------------------------------------------------------------------
+
+
+def test_listens_on_localhost_by_default() -> None:
+    assert Settings.from_env().host == "127.0.0.1"
+    assert ui.bind_warning("127.0.0.1", "") is None
+
+
+def test_binding_elsewhere_without_auth_prints_a_warning(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    launched: list[Settings] = []
+    monkeypatch.setattr(ui, "build_app", lambda settings: object())
+    monkeypatch.setattr(ui, "warm_up", lambda settings: None)
+    monkeypatch.setattr(ui, "launch", lambda app, settings: launched.append(settings))
+    settings = Settings.from_env(index_dir=tmp_path, host="0.0.0.0")
+    assert ui.main(settings) == 0
+    assert "RAG_AUTH=user:password" in capsys.readouterr().err
+    assert launched[0].host == "0.0.0.0"
+
+    assert ui.main(settings.replace(auth="ann:secret")) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert ui.parse_auth("ann:secret") == ("ann", "secret")
+    assert ui.main(settings.replace(auth="no-colon")) == 2
