@@ -31,6 +31,13 @@ if TYPE_CHECKING:
 STATE_COLLECTION = "rag-state"
 _PAGE = 2000
 _WRITE_BATCH = 1000
+# Backoff between attempts when the Chroma server cannot be reached; together with the
+# budget this bounds the wait to a few seconds before the user is told what to do.
+_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0)
+_RETRY_BUDGET = 4.0
+_CONNECT_TIMEOUT = 3.0
+_READ_TIMEOUT = 120.0  # large upserts on a busy server can take a while
+_UNAVAILABLE = ("502 bad gateway", "503 service unavailable", "504 gateway timeout")
 T = TypeVar("T")
 
 
@@ -117,40 +124,58 @@ class Store:
             parsed = urlparse(url if "://" in url else f"http://{url}")
             if not parsed.hostname:
                 raise StoreError(f"RAG_CHROMA_URL={url!r} is not a URL like http://127.0.0.1:8000")
+            # Creating the client already asks the server for its tenant, so a server that
+            # is down fails here, inside ``_call``, and is retried like any other request.
             client = chromadb.HttpClient(
                 host=parsed.hostname,
                 port=parsed.port or (443 if parsed.scheme == "https" else 8000),
                 ssl=parsed.scheme == "https",
                 settings=chroma_settings,
             )
+            _bound_timeouts(client)
             client.heartbeat()
             return client
         path = self.settings.index_dir / "chroma"
         path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
-    def _call(self, fn: Callable[[], T], retries: int = 3) -> T:
-        """Run a Chroma call; a server that is down is retried with backoff, then reported."""
-        delay = 0.5
+    def _disconnect(self) -> None:
+        """Forget the client and collection handles so the next call connects afresh.
+
+        A restarted server may hand out new connections (and, with another ``--path``,
+        new collection ids), so nothing obtained from the old one is reused.
+        """
+        self._client = None
+        self._collections = {}
+
+    def _call(self, fn: Callable[[], T], retries: int = len(_RETRY_DELAYS)) -> T:
+        """Run a Chroma call; a server that is down is retried with backoff, then reported.
+
+        Retries stop after ``retries`` attempts or once ``_RETRY_BUDGET`` seconds have
+        passed, whichever comes first, so a dead server is reported in seconds.
+        """
+        started = time.monotonic()
         for attempt in range(retries + 1):
             try:
                 return fn()
             except StoreError:
                 raise
             except Exception as exc:  # chromadb raises many types; all mean the same to users
-                if self.settings.chroma_url and _is_connection_error(exc) and attempt < retries:
-                    time.sleep(delay)
-                    delay *= 2
-                    self._client = None if fn == self._connect else self._client
-                    continue
-                if self.settings.chroma_url and _is_connection_error(exc):
+                if not (self.settings.chroma_url and _is_connection_error(exc)):
                     raise StoreError(
-                        f"cannot reach the Chroma server at {self.settings.chroma_url} "
-                        f"({type(exc).__name__}: {exc}); start it with `chroma run --path DIR "
-                        f"--port PORT` or unset RAG_CHROMA_URL to use the local index"
+                        f"Chroma at {self.location} failed: {type(exc).__name__}: {exc}"
                     ) from exc
+                self._disconnect()
+                delay = _RETRY_DELAYS[min(attempt, len(_RETRY_DELAYS) - 1)]
+                if attempt < retries and time.monotonic() - started + delay <= _RETRY_BUDGET:
+                    time.sleep(delay)
+                    continue
                 raise StoreError(
-                    f"Chroma at {self.location} failed: {type(exc).__name__}: {exc}"
+                    f"cannot reach the Chroma server at {self.settings.chroma_url} "
+                    f"({type(exc).__name__}: {exc}; gave up after "
+                    f"{time.monotonic() - started:.1f}s); start it with `chroma run --path DIR "
+                    f"--host HOST --port PORT` (the same --path as before, so the index is "
+                    f"still there) or unset RAG_CHROMA_URL to use the local index"
                 ) from exc
         raise AssertionError("unreachable")
 
@@ -360,18 +385,33 @@ class Store:
         }
 
 
-def _is_connection_error(exc: Exception) -> bool:
-    text = f"{type(exc).__name__} {exc}".lower()
-    return any(
-        word in text
-        for word in (
-            "connect",
-            "connection",
-            "refused",
-            "timed out",
-            "timeout",
-            "unavailable",
-            "502",
-            "503",
-        )
-    )
+def _bound_timeouts(client: Any) -> None:
+    """Give the HTTP session finite timeouts (chromadb's default is to wait forever).
+
+    Without them an unreachable host or a stalled server would hang a request for
+    minutes instead of failing into the retry loop. The session is chromadb's own, so
+    this is best effort: if its layout changes, requests keep chromadb's defaults.
+    """
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(_READ_TIMEOUT, connect=_CONNECT_TIMEOUT)
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) means the server could not be reached."""
+    import httpx
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, httpx.TransportError | ConnectionError | TimeoutError):
+            return True
+        # A proxy or load balancer in front of a server that is down or restarting.
+        text = f"{type(current).__name__} {current}".lower()
+        if any(word in text for word in _UNAVAILABLE):
+            return True
+        current = current.__cause__ or current.__context__
+    return False

@@ -1,0 +1,182 @@
+"""Ingest benchmark: `rag ingest` throughput against raw ``SentenceTransformer.encode``.
+
+The first ingest of a corpus is measured once and cached (``.cache/<size>/ingest.json``
+next to the index it built), so later runs neither re-embed nor lose the numbers.
+Every run measures the no-change re-sync, which is what users wait for day to day.
+
+    python benchmarks/ingest.py --size 10k
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from corpus import CACHE, REPO, build, corpus_dir
+
+# Raw encode is timed on a random sample of the same passages: on a 2-CPU machine
+# encoding all 100k passages a second time would double a run that already takes hours.
+ENCODE_SAMPLE = int(os.environ.get("BENCH_ENCODE_SAMPLE", "1000"))
+
+
+def index_dir(name: str) -> Path:
+    return CACHE / name / "index"
+
+
+def bench_env(index: Path) -> dict[str, str]:
+    """The environment of a measured subprocess: no developer RAG_* settings leak in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    return {**env, "RAG_INDEX_DIR": str(index), "HF_HUB_OFFLINE": "1"}
+
+
+def run_measured(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Run a command; return (wall seconds, peak RSS of that process in MB, stdout).
+
+    The peak is the child's own ``VmHWM``, sampled while it runs. ``ru_maxrss`` from
+    ``wait4`` would not do: Linux carries the parent's high-water mark over ``exec``, so
+    a child of a process that had loaded a model would report the parent's memory.
+    """
+    started = time.perf_counter()
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, text=True, cwd=REPO)
+    chunks: list[str] = []
+    stdout = proc.stdout
+    assert stdout is not None
+    reader = threading.Thread(target=lambda: chunks.append(stdout.read()), daemon=True)
+    reader.start()
+    peak_kb = 0
+    while proc.poll() is None:
+        peak_kb = max(peak_kb, _hwm_kb(proc.pid))
+        time.sleep(0.1)
+    wall = time.perf_counter() - started
+    reader.join()
+    out = "".join(chunks)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed with {proc.returncode}:\n{out[-2000:]}")
+    return wall, peak_kb / 1024, out
+
+
+def _hwm_kb(pid: int) -> int:
+    """Peak resident memory of a running process in kB (0 once it is gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def ingest_cmd(name: str) -> list[str]:
+    return [sys.executable, "-m", "rag.cli", "ingest", "--json", "-q", str(corpus_dir(name))]
+
+
+def first_ingest(name: str) -> dict[str, Any]:
+    """Build the index once (cached): ingest throughput, peak memory, raw encode ratio."""
+    cached = CACHE / name / "ingest.json"
+    if cached.exists():
+        return {**json.loads(cached.read_text()), "cached": True}
+    summary = build(name)
+    index = index_dir(name)
+    # An earlier run that was stopped mid-ingest leaves part of the index; the sync then
+    # embeds only the rest, so the throughput holds but the totals cover part of the corpus.
+    resumed = (index / "chroma").exists()
+    wall, rss, out = run_measured(ingest_cmd(name), bench_env(index))
+    report = json.loads(out)
+    if report["added"] and not report["embedded"]:
+        raise RuntimeError(f"ingest of {name} embedded nothing: {report}")
+    encode = raw_encode(name)
+    result = {
+        "size": name,
+        "passages": report["embedded"],
+        "articles": len(report["added"]),
+        "ingest_wall_s": round(wall, 2),
+        "ingest_sync_s": round(report["seconds"], 2),
+        "ingest_passages_per_s": round(report["embedded"] / report["seconds"], 2),
+        "ingest_peak_rss_mb": round(rss),
+        **encode,
+        "ingest_vs_raw_encode": round(
+            report["embedded"] / report["seconds"] / encode["raw_encode_passages_per_s"], 3
+        ),
+        "resumed_partial_index": resumed,
+        "measured_at": dt.datetime.now().isoformat(timespec="seconds"),
+        "corpus": summary,
+    }
+    cached.write_text(json.dumps(result, indent=2))
+    return {**result, "cached": False}
+
+
+def passage_texts(name: str) -> list[str]:
+    """Exactly what ingest embeds for each passage of the corpus."""
+    from rag.chunking import chunk_article
+    from rag.config import Settings
+    from rag.index import embedding_text
+    from rag.loaders import load_file
+
+    settings = Settings.from_env()
+    texts: list[str] = []
+    for path in sorted(corpus_dir(name).rglob("*.md")):
+        for _, article in load_file(path).articles:
+            chunks = chunk_article(article, settings.chunk_size, settings.chunk_overlap)
+            texts.extend(embedding_text(article, c) for c in chunks)
+    return texts
+
+
+def raw_encode(name: str) -> dict[str, Any]:
+    """Passages per second of SentenceTransformer.encode alone, model already loaded."""
+    from sentence_transformers import SentenceTransformer
+
+    from rag.config import Settings
+    from rag.models import resolve_embedder
+
+    settings = Settings.from_env()
+    texts = passage_texts(name)
+    sample = random.Random(0).sample(texts, min(ENCODE_SAMPLE, len(texts)))
+    model = SentenceTransformer(
+        str(resolve_embedder(settings.embed_model)), device="cpu", local_files_only=True
+    )
+    model.encode(sample[:8], batch_size=settings.batch_size)  # first call allocates buffers
+    started = time.perf_counter()
+    model.encode(
+        sample, batch_size=settings.batch_size, normalize_embeddings=True, show_progress_bar=False
+    )
+    seconds = time.perf_counter() - started
+    return {
+        "raw_encode_passages": len(sample),
+        "raw_encode_s": round(seconds, 2),
+        "raw_encode_passages_per_s": round(len(sample) / seconds, 2),
+    }
+
+
+def resync(name: str) -> dict[str, Any]:
+    """A no-change re-sync: whole process (what a user waits for) and the sync itself."""
+    wall, rss, out = run_measured(ingest_cmd(name), bench_env(index_dir(name)))
+    report = json.loads(out)
+    if report["embedded"] or report["added"] or report["removed"]:
+        raise RuntimeError(f"re-sync of an unchanged corpus changed the index: {report}")
+    return {
+        "resync_articles": len(report["unchanged"]),
+        "resync_wall_s": round(wall, 2),
+        "resync_sync_s": round(report["seconds"], 2),
+        "resync_peak_rss_mb": round(rss),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="1k")
+    name = parser.parse_args().size
+    print(json.dumps({**first_ingest(name), **resync(name)}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,244 @@
+"""Run every benchmark at each size; write results JSON, an SVG chart and the README table.
+
+    python benchmarks/run.py                 # sizes from BENCH_SIZES, default 1k,10k
+    python benchmarks/run.py --size 100k     # add 100k (embedding it takes hours on 2 CPUs)
+
+Results: ``benchmarks/results/latest.json``, ``results/chart.svg`` and the table
+between the markers in ``benchmarks/README.md``. Corpora and indexes are cached
+under ``benchmarks/.cache`` so a second run neither regenerates nor re-embeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from chart import render_svg
+from ingest import bench_env, first_ingest, index_dir, resync, run_measured
+from query import percentiles, questions
+
+from corpus import REPO
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+README = HERE / "README.md"
+TABLE_START, TABLE_END = "<!-- results:start -->", "<!-- results:end -->"
+COLD_QUESTION = "Which company was sued by the Federal Trade Commission?"
+
+
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    return {
+        "nproc": os.cpu_count(),
+        "ram_gb": round(mem_kb / 1024 / 1024, 1),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def query(name: str, rerank: bool, n: int, profile: Path | None = None) -> dict[str, Any]:
+    args = [sys.executable, str(HERE / "query.py"), "--index", str(index_dir(name))]
+    args += ["--rerank", str(int(rerank)), "--n", str(n)]
+    if profile:
+        args += ["--profile", str(profile)]
+    _, _, out = run_measured(args, bench_env(index_dir(name)))
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def cold_ask(name: str, runs: int = 3) -> dict[str, Any]:
+    """New `rag ask` process to printed answer (OS file cache warm, nothing else)."""
+    rag = Path(sys.executable).with_name("rag")
+    walls = [
+        run_measured([str(rag), "ask", COLD_QUESTION], bench_env(index_dir(name)))[0]
+        for _ in range(runs)
+    ]
+    return {"median_s": round(statistics.median(walls), 2), "runs_s": [round(w, 2) for w in walls]}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def concurrency(name: str, per_client: int = 4) -> dict[str, Any]:
+    """1, 4 and 8 simultaneous gradio_client clients against one ui.py on the index."""
+    ui = REPO / "ui.py"
+    if not ui.exists():
+        return {"skipped": "ui.py is not in the repository yet"}
+    from gradio_client import Client
+
+    port = free_port()
+    env = {**bench_env(index_dir(name)), "RAG_PORT": str(port), "RAG_HOST": "127.0.0.1"}
+    log = (HERE / ".cache" / f"ui-{name}.log").open("w")
+    proc = subprocess.Popen([sys.executable, str(ui)], env=env, cwd=REPO, stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            if proc.poll() is not None:
+                return {"skipped": f"ui.py exited with {proc.returncode}; see {log.name}"}
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    return {"skipped": "ui.py did not answer HTTP within 300 s"}
+                time.sleep(0.5)
+        qs = questions(40)
+        try:
+            Client(url, verbose=False).predict(qs[0], "[]", api_name="/answer")  # warm the models
+        except Exception as exc:  # a UI API that changed is reported, not fatal
+            return {"skipped": f"/answer failed: {type(exc).__name__}: {exc}"}
+        out: dict[str, Any] = {}
+        for clients in (1, 4, 8):
+
+            def worker(offset: int) -> list[float]:
+                client = Client(url, verbose=False)
+                times = []
+                for i in range(per_client):
+                    question = qs[(offset * per_client + i) % len(qs)]
+                    t0 = time.perf_counter()
+                    client.predict(question, "[]", api_name="/answer")
+                    times.append(time.perf_counter() - t0)
+                return times
+
+            started = time.perf_counter()
+            with ThreadPoolExecutor(clients) as pool:
+                latencies = [t for ts in pool.map(worker, range(clients)) for t in ts]
+            elapsed = time.perf_counter() - started
+            out[str(clients)] = {
+                **percentiles(latencies),
+                "answers_per_s": round(len(latencies) / elapsed, 2),
+            }
+        status = Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+        fields = dict(line.split(":", 1) for line in status)
+        out["ui_peak_rss_mb"] = round(int(fields["VmHWM"].split()[0]) / 1024)
+        return out
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def run_size(name: str, n: int) -> dict[str, Any]:
+    print(f"[{name}] ingest (cached after the first run) ...", flush=True)
+    result: dict[str, Any] = {"size": name, "ingest": first_ingest(name)}
+    print(f"[{name}] no-change re-sync ...", flush=True)
+    result["resync"] = resync(name)
+    print(f"[{name}] warm queries ...", flush=True)
+    profile = RESULTS / f"profile-answer-{name}.txt" if name == "10k" else None
+    result["query"] = query(name, rerank=False, n=n, profile=profile)
+    result["query_rerank"] = query(name, rerank=True, n=n)
+    print(f"[{name}] cold `rag ask` ...", flush=True)
+    result["cold_ask"] = cold_ask(name)
+    print(f"[{name}] concurrent clients via ui.py ...", flush=True)
+    result["concurrency"] = concurrency(name)
+    return result
+
+
+def table(results: dict[str, Any]) -> str:
+    """The README table: one column per size."""
+    sizes = results["sizes"]
+    rows: list[tuple[str, Callable[[dict[str, Any]], Any]]] = [
+        ("passages / articles", lambda r: f"{r['ingest']['corpus']['passages']:,} / "
+         f"{r['ingest']['corpus']['articles']:,}"),
+        ("ingest, passages/s", lambda r: r["ingest"]["ingest_passages_per_s"]),
+        ("raw encode, passages/s", lambda r: r["ingest"]["raw_encode_passages_per_s"]),
+        ("ingest / raw encode (target ≥ 0.85)", lambda r: r["ingest"]["ingest_vs_raw_encode"]),
+        ("ingest peak RSS, MB", lambda r: r["ingest"]["ingest_peak_rss_mb"]),
+        ("no-change re-sync: sync / whole process, s", lambda r: f"{r['resync']['resync_sync_s']}"
+         f" / {r['resync']['resync_wall_s']}"),
+        ("answer() p50 / p95, ms (target 100 / 250)", _pair("query", "answer")),
+        ("retrieve() p50 / p95, ms", _pair("query", "retrieve")),
+        ("answer() + rerank p50 / p95, ms", _pair("query_rerank", "answer")),
+        ("retrieve() + rerank p50 / p95, ms", _pair("query_rerank", "retrieve")),
+        ("serving peak RSS, MB (target ≤ 1536 at 100k)", lambda r: r["query"]["peak_rss_mb"]),
+        ("`rag ask` cold, s (target ≤ 5)", lambda r: r["cold_ask"]["median_s"]),
+        ("ui.py, 1/4/8 clients p50 ms", _concurrency_cell),
+    ]  # fmt: skip
+    names = list(sizes)
+    lines = ["| | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
+    for label, cell in rows:
+        lines.append(f"| {label} | " + " | ".join(str(cell(sizes[n])) for n in names) + " |")
+    m = results["machine"]
+    lines.append("")
+    lines.append(
+        f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['ram_gb']} GB RAM, Python {m['python']}; "
+        f"load average at start {m['load_avg_at_start']}; run {results['finished']}."
+    )
+    return "\n".join(lines)
+
+
+def _pair(group: str, key: str) -> Callable[[dict[str, Any]], str]:
+    return lambda r: f"{r[group][key]['p50_ms']} / {r[group][key]['p95_ms']}"
+
+
+def _concurrency_cell(r: dict[str, Any]) -> str:
+    conc = r["concurrency"]
+    if "skipped" in conc:
+        return f"skipped ({conc['skipped']})"
+    return " / ".join(f"{conc[c]['p50_ms']:.0f}" for c in ("1", "4", "8"))
+
+
+def update_readme(results: dict[str, Any]) -> None:
+    text = README.read_text(encoding="utf-8")
+    before, rest = text.split(TABLE_START, 1)
+    _, after = rest.split(TABLE_END, 1)
+    body = f"{TABLE_START}\n{table(results)}\n\n![latency chart](results/chart.svg)\n{TABLE_END}"
+    README.write_text(before + body + after, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--size",
+        action="append",
+        help="1k, 10k, 100k (repeatable or comma-separated); default BENCH_SIZES or 1k,10k",
+    )
+    parser.add_argument("--n", type=int, default=40, help="questions timed per measurement")
+    args = parser.parse_args()
+    wanted = ",".join(args.size or [os.environ.get("BENCH_SIZES", "1k,10k")])
+    sizes = [s.strip() for s in wanted.split(",") if s.strip()]
+
+    RESULTS.mkdir(exist_ok=True)
+    results: dict[str, Any] = {"machine": machine(), "sizes": {}}
+    for name in sizes:
+        results["sizes"][name] = run_size(name, args.n)
+    results["finished"] = time.strftime("%Y-%m-%d %H:%M")
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
+    (RESULTS / "chart.svg").write_text(render_svg(results))
+    update_readme(results)
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
