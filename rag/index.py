@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import socket
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -94,6 +96,7 @@ class Index:
         self.settings = settings
         self.store = store or Store(settings)
         self._embedder = embedder
+        self._lease: dict[str, Any] = {}
 
     @property
     def embedder(self) -> Embedder:
@@ -165,16 +168,29 @@ class Index:
         self, paths: Sequence[str | Path] | None = None, *, quiet: bool = True
     ) -> IngestReport:
         """Sync files and folders (default: the corpus folder) into the index."""
+        with _INGEST_LOCK:  # threads of one process (UI uploads) take turns
+            return self._ingest(paths, quiet)
+
+    def _ingest(self, paths: Sequence[str | Path] | None, quiet: bool) -> IngestReport:
         started = time.perf_counter()
         roots = [Path(p).expanduser().resolve() for p in (paths or [self.settings.corpus_dir])]
         files, skipped = expand_paths(roots)
         target = self.generation
         state = self.store.state()
         active = state.get("active")
-        interrupted = state.get("syncing") == target
+        lease = state.get("syncing") or {}
+        if _lease_alive(lease):
+            raise RagError(
+                f"another ingest into {self.store.location} is running ({lease['owner']}, "
+                f"last seen {time.time() - float(lease['at']):.0f}s ago): wait for it to "
+                f"finish; a killed one is taken over {LEASE_SECONDS}s after it was last seen"
+            )
+        # A lease left behind means that sync was interrupted: repair before going on.
+        interrupted = lease.get("gen") == target
         if interrupted:
             self._repair(target)
-        self.store.set_state(syncing=target)
+        self._lease = {"gen": target, "owner": _OWNER, "at": time.time()}
+        self.store.set_state(syncing=self._lease)
 
         current = self.store.manifest(target)
         previous = current if active in (None, target) else self.store.manifest(active)
@@ -204,7 +220,7 @@ class Index:
             chunk_size=self.settings.chunk_size,
             chunk_overlap=self.settings.chunk_overlap,
             syncing=None,
-            revision=int(state.get("revision", 0)) + (1 if changed else 0),
+            revision=int(self.store.state().get("revision", 0)) + (1 if changed else 0),
             last_sync=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
         if active and active != target:
@@ -336,6 +352,8 @@ class Index:
                         origins = sorted(plan.origins[article.doc_id])
                         rows.append((article, mean.tolist(), len(chunks), origins))
                     self.store.put_articles(target, rows)
+                    self._lease["at"] = time.time()  # heartbeat: this sync is alive
+                    self.store.set_state(syncing=self._lease)
                     done += len(texts)
                     batch, size = [], 0
         return done
@@ -351,6 +369,30 @@ class Index:
         self.store.delete_articles(gen, broken)
         orphans = [c for c, d in chunk_docs.items() if d not in manifest or d in broken]
         self.store.delete_chunks(gen, orphans)
+
+
+# One sync at a time per index: a lease in the shared state names its owner and is
+# renewed after every batch, so another process (or host, in server mode) waits for it;
+# a lease whose owner died on this host, or that was not renewed in time, is taken over.
+LEASE_SECONDS = 90
+_OWNER = f"{socket.gethostname()}:{os.getpid()}"
+_INGEST_LOCK = threading.Lock()
+
+
+def _lease_alive(lease: dict[str, Any]) -> bool:
+    if not isinstance(lease, dict) or not lease.get("owner"):
+        return False
+    host, _, pid = str(lease["owner"]).rpartition(":")
+    if host == socket.gethostname():
+        if pid == str(os.getpid()):
+            return False  # this process: an earlier sync of ours that failed
+        try:
+            os.kill(int(pid), 0)
+        except (ProcessLookupError, ValueError):
+            return False
+        except PermissionError:
+            return True
+    return time.time() - float(lease.get("at", 0)) < LEASE_SECONDS
 
 
 def _origins(meta: dict[str, Any]) -> list[Origin]:

@@ -56,14 +56,16 @@ def _as_date(value: Any, name: str) -> dt.date:
     return parsed
 
 
-def _near_duplicate(a: str, b: str) -> bool:
+def _trigrams(text: str) -> frozenset[tuple[str, ...]]:
+    words = _WORDS.findall(text.lower())
+    return frozenset(tuple(words[i : i + 3]) for i in range(max(1, len(words) - 2)))
+
+
+def _near_duplicate(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]) -> bool:
     """The same wire story twice: most word trigrams shared."""
-    wa, wb = _WORDS.findall(a.lower()), _WORDS.findall(b.lower())
-    if not wa or not wb:
-        return a.strip() == b.strip()
-    ta = {tuple(wa[i : i + 3]) for i in range(max(1, len(wa) - 2))}
-    tb = {tuple(wb[i : i + 3]) for i in range(max(1, len(wb) - 2))}
-    return len(ta & tb) / min(len(ta), len(tb)) >= 0.8
+    if not a or not b:
+        return a == b
+    return len(a & b) / min(len(a), len(b)) >= 0.8
 
 
 class Retriever:
@@ -146,18 +148,24 @@ class Retriever:
         if missing:
             by_id.update(self.index.store.get_chunks(gen, missing, vector.tolist()))
         order = sorted(fused, key=lambda cid: -fused[cid])
-        candidates = self._dedupe([by_id[cid] for cid in order if cid in by_id])
-
+        depth = max(k * 2, 20) if self.rerank else k
+        candidates = self._dedupe([by_id[cid] for cid in order if cid in by_id], depth)
         if self.rerank and candidates:
-            candidates = self._rerank(query, candidates[: max(k * 2, 20)])
+            candidates = self._rerank(query, candidates)
         return candidates[:k]
 
     @staticmethod
-    def _dedupe(passages: Sequence[Passage]) -> list[Passage]:
+    def _dedupe(passages: Sequence[Passage], limit: int) -> list[Passage]:
+        """Drop near duplicates, keeping the better-ranked copy, until ``limit`` are kept."""
         kept: list[Passage] = []
+        shingles: list[frozenset[tuple[str, ...]]] = []
         for p in passages:
-            if not any(_near_duplicate(p.text, q.text) for q in kept):
+            mine = _trigrams(p.text)
+            if not any(_near_duplicate(mine, other) for other in shingles):
                 kept.append(p)
+                shingles.append(mine)
+                if len(kept) >= limit:
+                    break
         return kept
 
     def _rerank(self, query: str, passages: list[Passage]) -> list[Passage]:
