@@ -1,0 +1,398 @@
+"""Run a suite: answer every case through ``rag.answer``, score it, aggregate, compare."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import Settings
+from ..errors import ConfigError
+from ..types import Answer, Passage
+from . import metrics as m
+from .calibration import calibration
+from .progress import progress_bar
+from .suite import KNOWN_COMPARE, KNOWN_MODES, Case, Suite, load_suite
+
+MODE_CUTOFFS = (4, 10)  # recall@4 and recall@10 in the retrieval comparison; MRR@10
+Metrics = dict[str, float | None]
+# Larger is better for every metric except these.
+LOWER_IS_BETTER = frozenset(["false_refusal_rate", "latency_p50", "latency_p95"])
+
+
+@dataclass
+class CaseResult:
+    """One case: what was asked, what came back, and its scores per system."""
+
+    id: str
+    question: str
+    tags: list[str]
+    answerable: bool
+    answer: str
+    refused: bool
+    query: str
+    latency: float
+    citations: list[dict[str, Any]]
+    passages: list[dict[str, Any]]
+    metrics: Metrics
+    passed: bool
+    reference: str = ""
+    history: list[list[str]] = field(default_factory=list)
+    top_logit: float | None = None
+    missing_entities: bool = False
+    naive: dict[str, Any] = field(default_factory=dict)
+    modes: dict[str, Metrics] = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    """A suite run: per-case results, aggregates per system and tag, comparisons."""
+
+    suite: str
+    path: str
+    settings: dict[str, Any]
+    started: str
+    seconds: float
+    cases: list[CaseResult]
+    aggregates: dict[str, Metrics]  # system ("ours", "naive") -> metric -> value
+    by_tag: dict[str, dict[str, Metrics]]  # system -> tag -> metric -> value
+    modes: dict[str, Metrics] = field(default_factory=dict)  # retrieval mode -> metric -> value
+    calibration: dict[str, Any] = field(default_factory=dict)
+    baseline: dict[str, Any] | None = None
+    thresholds: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def failures(self) -> list[CaseResult]:
+        return [c for c in self.cases if not c.passed]
+
+    @property
+    def ok(self) -> bool:
+        """No threshold failed."""
+        return all(t["passed"] for t in self.thresholds)
+
+
+def suite_settings(suite: Suite, settings: Settings, index_dir: Path | None) -> Settings:
+    """The suite's own index (``<index dir>/evals/<suite>``) over the suite's corpus."""
+    changes: dict[str, Any] = {
+        "index_dir": index_dir or settings.index_dir / "evals" / suite.name,
+    }
+    if suite.corpus and suite.corpus[0].is_dir():
+        changes["corpus_dir"] = suite.corpus[0]
+    if suite.k:
+        changes["k"] = suite.k
+    return settings.replace(**changes)
+
+
+def _located(passages: Sequence[Passage]) -> list[tuple[str, Passage]]:
+    return [(p.text, p) for p in passages]
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-12), 1 - 1e-12)
+    return math.log(p / (1 - p))
+
+
+def _passage_view(p: Passage) -> dict[str, Any]:
+    return {"title": p.title, "url": p.url, "doc_id": p.doc_id, "score": p.score, "text": p.text}
+
+
+def score_answer(
+    case: Case,
+    answer: Answer,
+    similarity: Callable[[str, str], float],
+    judge: Callable[[str, list[str]], bool] | None = None,
+) -> Metrics:
+    """Every per-case metric of one of our answers."""
+    located = _located(answer.passages)
+    recall, mrr = m.retrieval(case.sources, located, len(located))
+    cited = [(c.quote, c) for c in answer.citations]
+    precision, cite_recall = m.citations(case.sources, cited) if case.answerable else (None, None)
+    if case.answerable and answer.refused:
+        precision = None
+    phrases = m.key_phrases(case.must_contain, "" if answer.refused else answer.text)
+    out: Metrics = {
+        "recall": recall,
+        "mrr": mrr,
+        "fact_recall": m.fact_recall(case.facts, [p.text for p in answer.passages]),
+        "citation_precision": precision,
+        "citation_recall": cite_recall,
+        "key_phrases": phrases,
+        "context_key_phrases": m.key_phrases(
+            case.must_contain, " ".join(p.text for p in answer.passages)
+        ),
+        "answer_correct": _correct(case, phrases, answer.refused),
+        "similarity": None,
+        "faithfulness": None,
+    }
+    if case.answerable and case.reference:
+        out["similarity"] = 0.0 if answer.refused else similarity(answer.text, case.reference)
+    if not answer.refused:
+        quotes = {c.n: c.quote for c in answer.citations}
+        out["faithfulness"] = m.faithfulness(
+            answer.text, quotes, None if answer.answerer == "extractive" else judge
+        )
+    return out
+
+
+def _correct(case: Case, phrases: float | None, refused: bool) -> float | None:
+    if not case.answerable:
+        return float(refused)
+    if phrases is None:
+        return None  # retrieval-only case
+    return float(phrases == 1.0 and not refused)
+
+
+def passed(case: Case, scores: Metrics) -> bool:
+    """The answer is right (or rightly refused), else at least some support was retrieved."""
+    if scores.get("answer_correct") is not None:
+        return scores["answer_correct"] == 1.0
+    recall = scores.get("recall")
+    return recall is None or recall > 0
+
+
+def aggregate(
+    cases: Sequence[Case],
+    scores: Sequence[Metrics],
+    refused: Sequence[bool],
+    latency: Sequence[float],
+) -> Metrics:
+    """Means over the cases each metric applies to, refusal rates, latency percentiles."""
+    out: Metrics = {"cases": float(len(cases))}
+    names = [n for n in scores[0] if n != "passed"] if scores else []
+    for name in names:
+        out[name] = m.mean(s.get(name) for s in scores)
+    out.update(m.refusals([not c.answerable for c in cases], refused))
+    out["latency_p50"] = m.percentile(latency, 50)
+    out["latency_p95"] = m.percentile(latency, 95)
+    out["pass_rate"] = m.mean(float(s.get("passed") or 0.0) for s in scores)
+    return out
+
+
+def _by_tag(
+    cases: Sequence[Case],
+    scores: Sequence[Metrics],
+    refused: Sequence[bool],
+    latency: Sequence[float],
+) -> dict[str, Metrics]:
+    tags = sorted({t for c in cases for t in c.tags})
+    out: dict[str, Metrics] = {}
+    for tag in tags:
+        idx = [i for i, c in enumerate(cases) if tag in c.tags]
+        out[tag] = aggregate(
+            [cases[i] for i in idx],
+            [scores[i] for i in idx],
+            [refused[i] for i in idx],
+            [latency[i] for i in idx],
+        )
+    return out
+
+
+def mode_scores(case: Case, passages: Sequence[Passage]) -> Metrics:
+    """Retrieval-only scores for the mode comparison: recall@4, recall@10, MRR@10."""
+    located = _located(passages)
+    out: Metrics = {}
+    for cut in MODE_CUTOFFS:
+        out[f"recall@{cut}"] = m.retrieval(case.sources, located, cut)[0]
+    out["mrr@10"] = m.retrieval(case.sources, located, 10)[1]
+    out["fact_recall@10"] = m.fact_recall(case.facts, [p.text for p in passages[:10]])
+    return out
+
+
+def run_suite(
+    path: str | Path,
+    *,
+    settings: Settings | None = None,
+    k: int | None = None,
+    limit: int | None = None,
+    compare: Sequence[str] | None = None,
+    modes: Sequence[str] | None = None,
+    index_dir: Path | None = None,
+    progress: bool = False,
+) -> Report:
+    """Run the suite at ``path`` and score every case.
+
+    ``compare`` and ``modes`` default to the suite file's own; ``index_dir`` defaults to
+    ``<RAG_INDEX_DIR>/evals/<suite name>``, synced (cheaply, when unchanged) on every run.
+
+    >>> report = run_suite("evals/seed.yaml", limit=5); report.aggregates["ours"]["recall"]
+    """
+    import rag
+
+    started = time.perf_counter()
+    suite = load_suite(path)
+    compare = tuple(suite.compare if compare is None else compare)
+    modes = tuple(suite.modes if modes is None else modes)
+    for name in compare:
+        if name not in KNOWN_COMPARE:
+            raise ConfigError(f"--compare {name!r}: known pipelines are {', '.join(KNOWN_COMPARE)}")
+    for name in modes:
+        if name not in KNOWN_MODES:
+            raise ConfigError(f"--modes {name!r}: known modes are {', '.join(KNOWN_MODES)}")
+    s = suite_settings(suite, settings or Settings.from_env(), index_dir)
+    if k:
+        s = s.replace(k=k)
+    cases = suite.cases[:limit] if limit else suite.cases
+    corpus = list(suite.corpus) or [s.corpus_dir]
+    rag.ingest(corpus, settings=s)
+
+    from ..models import get_reranker
+    from ..pipeline import get_pipeline
+    from ..retrieval import Retriever
+
+    pipeline = get_pipeline(s)
+    embedder = pipeline.index.embedder
+    reranker = get_reranker(s.rerank_model)
+
+    def similarity(a: str, b: str) -> float:
+        vecs = embedder.encode([m.strip_markers(a), b])
+        return float(vecs[0] @ vecs[1])
+
+    def judge(sentence: str, quotes: list[str]) -> bool:
+        # ms-marco logits above 0 mean "relevant"; the quote is the passage, the claim the query.
+        return bool(max(float(x) for x in reranker.score(sentence, quotes)) > 0.0)
+
+    naive = None
+    if "naive" in compare:
+        from .naive import NaivePipeline, load_articles
+
+        naive = NaivePipeline(load_articles(corpus), embedder)
+    retrievers = {name: Retriever(pipeline.index, rerank=(name == "rerank")) for name in modes}
+
+    results: list[CaseResult] = []
+    ours: list[Metrics] = []
+    theirs: list[Metrics] = []
+    naive_latency: list[float] = []
+    naive_in_modes = naive is not None and bool(modes)
+    mode_rows: dict[str, list[Metrics]] = {
+        name: [] for name in [*modes, *(["naive"] if naive_in_modes else [])]
+    }
+    mode_latency: dict[str, list[float]] = {name: [] for name in mode_rows}
+    answerer = pipeline.answerer()
+    with progress_bar(progress, len(cases), suite.name) as tick:
+        for case in cases:
+            t0 = time.perf_counter()
+            answer = rag.answer(case.question, list(case.history) or None, settings=s)
+            latency = time.perf_counter() - t0
+            scores = score_answer(case, answer, similarity, judge)
+            scores["passed"] = float(passed(case, scores))
+            ours.append(scores)
+            result = CaseResult(
+                id=case.id,
+                question=case.question,
+                tags=list(case.tags),
+                answerable=case.answerable,
+                answer=answer.text,
+                refused=answer.refused,
+                query=answer.query,
+                latency=latency,
+                citations=[
+                    {"n": c.n, "quote": c.quote, "title": c.title, "url": c.url, "score": c.score}
+                    for c in answer.citations
+                ],
+                passages=[_passage_view(p) for p in answer.passages],
+                metrics=scores,
+                passed=bool(scores["passed"]),
+                reference=case.reference,
+                history=[list(t) for t in case.history],
+            )
+            if answer.answerer == "extractive" and answer.passages:
+                from ..answering.text import missing_entities
+
+                result.missing_entities = bool(missing_entities(case.question, answer.passages))
+                if answer.citations:
+                    result.top_logit = _logit(answer.citations[0].score)
+                else:
+                    best = answerer.score(answer.query, answer.passages)[0]  # type: ignore[attr-defined]
+                    result.top_logit = best[0].score if best else None
+            for name, retriever in retrievers.items():
+                t1 = time.perf_counter()
+                mode = "hybrid" if name == "rerank" else name
+                found = retriever.retrieve(answer.query, max(MODE_CUTOFFS), mode=mode)
+                mode_latency[name].append(time.perf_counter() - t1)
+                result.modes[name] = mode_scores(case, found)
+                mode_rows[name].append(result.modes[name])
+            if naive is not None:
+                t1 = time.perf_counter()
+                # The naive pipeline has no follow-up handling: it searches the question as asked.
+                found = naive.retrieve(case.question, max(s.k, *MODE_CUTOFFS))
+                naive_latency.append(time.perf_counter() - t1)
+                if naive_in_modes:
+                    mode_latency["naive"].append(naive_latency[-1])
+                    result.modes["naive"] = mode_scores(case, found)
+                    mode_rows["naive"].append(result.modes["naive"])
+                theirs.append(_score_naive(case, found[: s.k], naive.answer(found), similarity))
+                result.naive = {
+                    "answer": naive.answer(found),
+                    "passages": [_passage_view(p) for p in found[: s.k]],
+                    "metrics": theirs[-1],
+                }
+            results.append(result)
+            tick()
+
+    refused = [r.refused for r in results]
+    latencies = [r.latency for r in results]
+    aggregates = {"ours": aggregate(cases, ours, refused, latencies)}
+    by_tag = {"ours": _by_tag(cases, ours, refused, latencies)}
+    if naive is not None:
+        never = [False] * len(cases)
+        aggregates["naive"] = aggregate(cases, theirs, never, naive_latency)
+        by_tag["naive"] = _by_tag(cases, theirs, never, naive_latency)
+    mode_table: dict[str, Metrics] = {}
+    for name, rows in mode_rows.items():
+        agg: Metrics = {key: m.mean(r.get(key) for r in rows) for key in (rows[0] if rows else {})}
+        agg["latency_p50"] = m.percentile(mode_latency[name], 50)
+        agg["latency_p95"] = m.percentile(mode_latency[name], 95)
+        mode_table[name] = agg
+    return Report(
+        suite=suite.name,
+        path=str(suite.path),
+        settings={
+            "k": s.k,
+            "answerer": s.answerer,
+            "embed_model": s.embed_model,
+            "rerank": s.rerank,
+            "min_score": s.min_score,
+            "index_dir": str(s.index_dir),
+            "limit": limit,
+            "compare": list(compare),
+            "modes": list(modes),
+        },
+        started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        seconds=time.perf_counter() - started,
+        cases=results,
+        aggregates=aggregates,
+        by_tag=by_tag,
+        modes=mode_table,
+        calibration=calibration(results) if s.answerer == "extractive" else {},
+    )
+
+
+def _score_naive(
+    case: Case, passages: Sequence[Passage], answer: str, similarity: Callable[[str, str], float]
+) -> Metrics:
+    """The naive pipeline's scores: retrieval, and key phrases in its top chunk's sentences."""
+    recall, mrr = m.retrieval(case.sources, _located(passages), len(passages))
+    phrases = m.key_phrases(case.must_contain, answer)
+    scores: Metrics = {
+        "recall": recall,
+        "mrr": mrr,
+        "fact_recall": m.fact_recall(case.facts, [p.text for p in passages]),
+        "citation_precision": None,
+        "citation_recall": None,
+        "key_phrases": phrases,
+        "context_key_phrases": m.key_phrases(case.must_contain, " ".join(p.text for p in passages)),
+        "answer_correct": _correct(case, phrases, False),
+        "similarity": similarity(answer, case.reference)
+        if case.answerable and case.reference and answer
+        else None,
+        "faithfulness": None,
+    }
+    scores["passed"] = float(passed(case, scores))
+    return scores
