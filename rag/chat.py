@@ -95,6 +95,95 @@ _SENTENCE_START_NOISE = frozenset(
 )
 
 
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "do",
+        "does",
+        "did",
+        "what",
+        "who",
+        "whom",
+        "whose",
+        "which",
+        "why",
+        "how",
+        "when",
+        "where",
+        "there",
+        "here",
+        "this",
+        "that",
+        "these",
+        "those",
+        "it",
+        "its",
+        "he",
+        "she",
+        "they",
+        "them",
+        "his",
+        "her",
+        "their",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "from",
+        "by",
+        "with",
+        "about",
+        "as",
+        "and",
+        "or",
+        "but",
+        "not",
+        "no",
+        "so",
+        "than",
+        "then",
+        "into",
+        "over",
+        "after",
+        "before",
+        "during",
+        "said",
+        "say",
+        "says",
+        "tell",
+        "told",
+        "me",
+        "you",
+        "your",
+        "i",
+        "we",
+        "our",
+        "us",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "may",
+        "might",
+        "has",
+        "have",
+        "had",
+    ]
+)
+
+
 def normalize_history(history: History | None) -> list[Turn]:
     """Accept (question, answer) pairs, Answer objects, or chat messages with role/content."""
     if not history:
@@ -164,7 +253,41 @@ def condense(question: str, history: Iterable[Turn]) -> str:
     for name in names:
         if not any(name in s for s in seen):
             seen.append(name)
-    context = " ".join(seen[:6])
-    if not context:
-        context = strip_markers(last_q)
+    # The topic of the previous question ("missile", "fly") as well as its names.
+    asked = {w.lower() for w in words(question)}
+    topic = [
+        re.sub(r"['’]s$", "", w)
+        for w in words(strip_markers(last_q))
+        if w not in _STOP and w not in asked and not any(w in s.lower() for s in seen)
+    ]
+    context = " ".join(seen[:6] + list(dict.fromkeys(topic))[:6])
     return f"{question} {context}".strip()
+
+
+_PERSONAL = re.compile(r"\b(he|she|him|her|his|hers)\b", re.IGNORECASE)
+
+
+def resolve_pronouns(question: str, history: Iterable[Turn]) -> str:
+    """The question with "he"/"she" replaced by the name the previous turn was about,
+    or followed by the previous question's topic words when it leans on "it"/"that".
+
+    Used to judge candidate sentences: "How old is he?" must be judged as a question
+    about the person, not as one that merely mentions the earlier turn's names.
+    """
+    turns = list(history)
+    if not turns or not needs_context(question):
+        return question
+    last_q, last_a = turns[-1]
+    people = [n for n in entities(last_a) + entities(last_q) if len(n.split()) >= 2]
+    if not _PERSONAL.search(question) or not people:
+        # "Where did it come down?": say what "it" was about, in the earlier question's words.
+        asked = set(words(question))
+        topic = [w for w in words(strip_markers(last_q)) if w not in _STOP and w not in asked]
+        return f"{question} ({' '.join(dict.fromkeys(topic))})" if topic else question
+    name = people[0]
+
+    def swap(m: re.Match[str]) -> str:
+        word = m.group(1).lower()
+        return f"{name}'s" if word in ("his", "hers") else name
+
+    return _PERSONAL.sub(swap, question, count=1)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .answering.extractive import ExtractiveAnswerer
-from .chat import History, condense, normalize_history
+from .chat import History, condense, normalize_history, resolve_pronouns
 from .config import Settings
 from .errors import ConfigError
 from .index import Index
@@ -86,6 +86,8 @@ class Pipeline:
         question = clean_question(question)
         query = self.standalone_query(question, history, answerer)
         passages = self.retriever.retrieve(query, k or self.settings.k, filters)
+        # Candidate sentences are judged against the question with its "he"/"she" resolved.
+        question = resolve_pronouns(question, normalize_history(history))
         if not passages:
             text = "No articles match these filters, so there is nothing to answer from."
             yield text

@@ -8,6 +8,7 @@ its marker, so the answer is faithful by construction, and text inside an articl
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -22,10 +23,13 @@ if TYPE_CHECKING:
 Vectors = dict[tuple[str, int, int], Any]  # sentence key -> unit vector
 
 # Cross-encoder logits. The threshold is calibrated on evals/seed.yaml and the MultiHop-RAG
-# dev queries (see evals/README.md); runners-up may be weaker than the best sentence, but
-# not by much, and are dropped when nearly the same as a chosen one (cosine).
+# dev queries (see evals/README.md). Runners-up may be weaker than the best sentence, but
+# not by much: a fact has one best sentence, while a reason ("why ...?") is often spread
+# over several, which the cross-encoder scores further apart. Near-duplicates of a chosen
+# sentence (cosine) are dropped.
 DEFAULT_MIN_SCORE = -2.0
-RUNNER_UP_GAP = 6.0
+RUNNER_UP_GAP = 3.0
+RUNNER_UP_GAP_EXPLAIN = 6.0
 RUNNER_UP_SLACK = 3.0
 REDUNDANT = 0.8
 
@@ -33,9 +37,21 @@ REDUNDANT = 0.8
 @dataclass(frozen=True)
 class Scored:
     sentence: Sentence
-    score: float
-    dense: float
-    overlap: float
+    score: float  # the cross-encoder's logit
+    dense: float  # cosine similarity with the query
+    cheap: float  # the preselection score: similarity and word overlap
+
+
+_EXPLAIN = re.compile(
+    r"^\s*(?:why|how come|explain|describe)\b"
+    r"|\b(?:significan\w*|notable|noteworthy|important|reason)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_explanation(question: str) -> bool:
+    """Questions whose answer is a reason or a significance rather than one fact."""
+    return bool(_EXPLAIN.search(question))
 
 
 def refusal_text(passages: Sequence[Passage], missing: Sequence[str] = ()) -> str:
@@ -94,13 +110,10 @@ class ExtractiveAnswerer:
     ) -> tuple[list[Scored], Vectors]:
         """The best candidate sentences judged by the cross-encoder (best first), and vectors.
 
-        ``query`` (with context carried over from earlier turns) preselects candidates.
-        For a follow-up the cross-encoder judges them against both the query and the
-        ``question`` as asked, and keeps the better score: carried-over names are needed
-        for "what did he say" but only distract from "how far did it fly".
+        ``query`` (with context carried over from earlier turns) preselects candidates;
+        the cross-encoder judges them against the ``question`` (its pronouns resolved),
+        which the carried-over names would only distract ("how far did it fly?").
         """
-        import numpy as np
-
         sentences = [s for s in passage_sentences(passages) if not looks_like_heading(s.text)]
         if not sentences:
             return [], {}
@@ -113,10 +126,7 @@ class ExtractiveAnswerer:
             cheap.append((0.75 * float(d) + 0.25 * overlap - 0.005 * sent.rank, sent, float(d)))
         cheap.sort(key=lambda c: -c[0])
         top = cheap[: self.candidates]
-        texts = [sent.text for _, sent, _ in top]
-        logits = self.reranker.score(query, texts)
-        if question and question != query:
-            logits = np.maximum(logits, self.reranker.score(question, texts))
+        logits = self.reranker.score(question or query, [sent.text for _, sent, _ in top])
         scored = [
             Scored(sent, float(logit), d, c)
             for (c, sent, d), logit in zip(top, logits.tolist(), strict=True)
@@ -124,11 +134,12 @@ class ExtractiveAnswerer:
         scored.sort(key=lambda s: -s.score)
         return scored, {s.key: v for s, v in zip(sentences, vectors[1:], strict=True)}
 
-    def select(self, scored: list[Scored], vectors: Vectors) -> list[Scored]:
+    def select(self, scored: list[Scored], vectors: Vectors, question: str = "") -> list[Scored]:
         """The best sentence and runners-up that support it and add something new."""
         if not scored or scored[0].score < self.min_score:
             return []
-        floor = max(scored[0].score - RUNNER_UP_GAP, self.min_score - RUNNER_UP_SLACK)
+        gap = RUNNER_UP_GAP_EXPLAIN if asks_for_explanation(question) else RUNNER_UP_GAP
+        floor = max(scored[0].score - gap, self.min_score - RUNNER_UP_SLACK)
         chosen = [scored[0]]
         for cand in scored[1:]:
             if len(chosen) >= self.max_sentences or cand.score < floor:
@@ -143,7 +154,7 @@ class ExtractiveAnswerer:
     ) -> Iterator[str | Answer]:
         """Yield the answer sentence by sentence, then the full Answer."""
         missing = missing_entities(question, passages)
-        chosen = [] if missing else self.select(*self.score(query, passages, question))
+        chosen = [] if missing else self.select(*self.score(query, passages, question), question)
         if not chosen:
             text = refusal_text(passages, missing)
             yield text

@@ -88,13 +88,32 @@ def question_entities(question: str) -> list[str]:
 
 
 def missing_entities(question: str, passages: Sequence[Passage]) -> list[str]:
-    """Names the question asks about that no retrieved passage, title or outlet mentions."""
+    """Names the question asks about that no retrieved passage, title or outlet mentions.
+
+    Any missing full name ("Kim Jong Un") counts; single capitalised words ("Seoul",
+    "American") count only when none of them is found, since one of them alone may be an
+    adjective or spelled differently in the articles ("American" vs "US").
+    """
     if not passages:
         return []
     haystack = " ".join(f"{p.title} {p.source} {p.text}" for p in passages).lower()
-    missing = []
+    found_words = set(words(haystack))
+    names: list[str] = []
     for name in question_entities(question):
+        if name not in names:
+            names.append(name)
+    missing_full: list[str] = []
+    singles: list[tuple[str, bool]] = []
+    for name in names:
         parts = [w for w in words(name) if w not in _GENERIC]
-        if parts and not all(w in haystack for w in parts):
-            missing.append(name)
-    return missing
+        if not parts:
+            continue
+        present = all(w in found_words or w in haystack for w in parts)
+        if len(parts) > 1:
+            if not present:
+                missing_full.append(name)
+        else:
+            singles.append((name, present))
+    if singles and not any(present for _, present in singles):
+        missing_full.extend(name for name, _ in singles)
+    return missing_full
