@@ -45,9 +45,9 @@ test: setup lint browser
 
 # Quality gate: the seed suite must stay at most a few points below its measured scores
 # (evals/README.md has the numbers these floors were set from).
-EVAL_MIN := recall=0.94 mrr=0.76 citation_precision=0.65 citation_recall=0.81 \
-	key_phrases=0.85 answer_correct=0.85 similarity=0.35 faithfulness=0.97 \
-	refusal_precision=0.67 refusal_recall=0.85
+EVAL_MIN := recall=0.94 mrr=0.78 citation_precision=0.76 citation_recall=0.87 \
+	key_phrases=0.87 answer_correct=0.87 similarity=0.38 faithfulness=0.97 \
+	refusal_precision=0.84 refusal_recall=0.84
 eval-gate: setup
 	$(VENV)/bin/rag eval evals/seed.yaml -q --compare "" --modes "" \
 		$(foreach m,$(EVAL_MIN),--min $(m))
