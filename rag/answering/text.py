@@ -90,30 +90,25 @@ def question_entities(question: str) -> list[str]:
 def missing_entities(question: str, passages: Sequence[Passage]) -> list[str]:
     """Names the question asks about that no retrieved passage, title or outlet mentions.
 
-    Any missing full name ("Kim Jong Un") counts; single capitalised words ("Seoul",
-    "American") count only when none of them is found, since one of them alone may be an
-    adjective or spelled differently in the articles ("American" vs "US").
+    Returned only when most of what the question names is missing (full names weigh
+    double): a question about one absent person ("What did Kim Jong Un say?") is outside
+    the articles, while a long question naming five things of which one is spelled
+    differently, or is an adjective ("American"), is not.
     """
     if not passages:
         return []
     haystack = " ".join(f"{p.title} {p.source} {p.text}" for p in passages).lower()
-    found_words = set(words(haystack))
     names: list[str] = []
     for name in question_entities(question):
-        if name not in names:
+        if name not in names and any(w not in _GENERIC for w in words(name)):
             names.append(name)
-    missing_full: list[str] = []
-    singles: list[tuple[str, bool]] = []
-    for name in names:
-        parts = [w for w in words(name) if w not in _GENERIC]
-        if not parts:
-            continue
-        present = all(w in found_words or w in haystack for w in parts)
-        if len(parts) > 1:
-            if not present:
-                missing_full.append(name)
-        else:
-            singles.append((name, present))
-    if singles and not any(present for _, present in singles):
-        missing_full.extend(name for name, _ in singles)
-    return missing_full
+    missing = [
+        name for name in names if not all(w in haystack for w in words(name) if w not in _GENERIC)
+    ]
+    # A full name ("Pamela Anderson") says more than one capitalised word, so it weighs more.
+    total = sum(_weight(n) for n in names)
+    return missing if 2 * sum(_weight(n) for n in missing) > total else []
+
+
+def _weight(name: str) -> int:
+    return 2 if len(name.split()) > 1 else 1
