@@ -338,7 +338,7 @@ class Index:
                 if item is not None:
                     batch.append(item)
                     size += len(item[1])
-                if batch and (item is None or size >= s.batch_size * 4):
+                if batch and (item is None or size >= s.batch_size * 16):
                     texts = [embedding_text(a, c) for a, cs in batch for c in cs]
                     vectors = self.embedder.encode(texts, progress=bar.update)
                     self.store.put_chunks(target, [(a, c) for a, cs in batch for c in cs], vectors)

@@ -153,9 +153,12 @@ class Embedder:
                 show_progress_bar=False,
             )
             return np.asarray(vecs, dtype=np.float32)
+        # Batches of similar length pad least, as encode() itself arranges when given
+        # everything at once; here batches are encoded one by one to report progress.
+        order = np.argsort([-len(t) for t in texts], kind="stable")
         parts = []
         for i in range(0, len(texts), self.batch_size):
-            batch = texts[i : i + self.batch_size]
+            batch = [texts[j] for j in order[i : i + self.batch_size]]
             parts.append(
                 self.model.encode(
                     batch,
@@ -166,7 +169,9 @@ class Embedder:
                 )
             )
             progress(len(batch))
-        return np.asarray(np.vstack(parts), dtype=np.float32)
+        vectors = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+        vectors[order] = np.vstack(parts)
+        return vectors
 
 
 class Reranker:
