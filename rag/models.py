@@ -130,10 +130,6 @@ class Embedder:
         dim = self.model.get_sentence_embedding_dimension()
         return int(dim)
 
-    @property
-    def max_tokens(self) -> int:
-        return int(self.model.max_seq_length)
-
     def encode(self, texts: list[str], *, progress: Any = None) -> np.ndarray:
         """Unit-length float32 vectors, one row per text.
 

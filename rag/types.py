@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 
@@ -135,7 +135,6 @@ class IngestReport:
     embedded: int = 0
     seconds: float = 0.0
     index_dir: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def summary(self) -> str:
         """One line for the end of a run."""
