@@ -11,9 +11,11 @@ under ``benchmarks/.cache`` so a second run neither regenerates nor re-embeds.
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
 import platform
+import re
 import socket
 import statistics
 import subprocess
@@ -87,7 +89,11 @@ def free_port() -> int:
 
 
 def concurrency(name: str, per_client: int = 4) -> dict[str, Any]:
-    """1, 4 and 8 simultaneous gradio_client clients against one ui.py on the index."""
+    """1, 4 and 8 simultaneous gradio_client clients against one ui.py on the index.
+
+    Before those, in the same ui.py process: one client's time to the first streamed
+    answer text and to the final update of the chat event (see :func:`stream_latency`).
+    """
     ui = REPO / "ui.py"
     if not ui.exists():
         return {"skipped": "ui.py is not in the repository yet"}
@@ -115,7 +121,7 @@ def concurrency(name: str, per_client: int = 4) -> dict[str, Any]:
             Client(url, verbose=False).predict(qs[0], "[]", api_name="/answer")  # warm the models
         except Exception as exc:  # a UI API that changed is reported, not fatal
             return {"skipped": f"/answer failed: {type(exc).__name__}: {exc}"}
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = {"stream": stream_latency(url, qs)}
         for clients in (1, 4, 8):
 
             def worker(offset: int) -> list[float]:
@@ -147,6 +153,123 @@ def concurrency(name: str, per_client: int = 4) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+_TAG = re.compile(r"<[^>]+>")
+STREAM_TIMEOUT_S = 300.0
+
+
+def stream_latency(url: str, qs: list[str], n: int = 10) -> dict[str, Any]:
+    """One client on the UI's streaming ``/chat`` event, as the browser uses it.
+
+    For each of ``n`` questions, in a new session with an empty chat: the time from
+    ``Client.submit`` to the first update whose assistant message holds answer text (not
+    the user's message alone, nor the empty pending bubble), and to the final update.
+    Other settings take the values the page starts with. Anything unexpected in the event's
+    inputs or outputs is reported as ``{"skipped": reason}``.
+    """
+    from gradio_client import Client
+
+    try:
+        client = Client(url, verbose=False)
+        args = _chat_args(client.config)
+    except Exception as exc:
+        return {"skipped": f"/chat not usable: {type(exc).__name__}: {exc}"}
+    if isinstance(args, str):
+        return {"skipped": args}
+    try:
+        _time_chat(client, qs[-1], args)  # untimed: warms this path
+    except Exception as exc:
+        return {"skipped": f"/chat failed: {type(exc).__name__}: {exc}"[:300]}
+    first_s: list[float] = []
+    final_s: list[float] = []
+    updates: list[int] = []
+    errors: list[str] = []
+    for question in qs[:n]:
+        try:
+            first, final, count = _time_chat(client, question, args)
+        except Exception as exc:  # counted, so one bad question does not sink the rest
+            errors.append(f"{type(exc).__name__}: {exc}"[:300])
+            continue
+        first_s.append(first)
+        final_s.append(final)
+        updates.append(count)
+    if not first_s:
+        return {"skipped": f"every /chat question failed, e.g. {errors[0]}"}
+    return {
+        "first_text": percentiles(first_s),
+        "final": percentiles(final_s),
+        "updates_per_answer": round(statistics.fmean(updates), 1),
+        "errors": errors,
+    }
+
+
+def _chat_args(config: dict[str, Any]) -> list[Any] | str:
+    """The ``/chat`` inputs after the question (a new, empty chat), or why they do not fit."""
+    dep = next((d for d in config["dependencies"] if d.get("api_name") == "chat"), None)
+    if dep is None:
+        return "ui.py has no chat event with api_name='chat'"
+    components = {c["id"]: c for c in config["components"]}
+    inputs = [components[i] for i in dep["inputs"] if components[i]["type"] != "state"]
+    kinds = [c["type"] for c in inputs]
+    if kinds[:2] != ["textbox", "chatbot"]:
+        return f"/chat inputs are {kinds}, expected a textbox and a chatbot first"
+    if "chatbot" not in [components[i]["type"] for i in dep["outputs"]]:
+        return "/chat does not output the chatbot"
+    if not dep.get("types", {}).get("generator"):
+        return "/chat is not a streaming (generator) event"
+    return [[], *(c.get("props", {}).get("value") for c in inputs[2:])]
+
+
+def _time_chat(client: Any, question: str, args: list[Any]) -> tuple[float, float, int]:
+    """Seconds to the first update with answer text and to the final one, and the updates."""
+    client.reset_session()  # no follow-up history from the previous question
+    started = time.perf_counter()
+    job = client.submit(question, *args, api_name="/chat")
+    first: float | None = None
+    seen = 0
+    while True:
+        done = job.done()  # read before the outputs, so none arrive unseen after it
+        outputs = list(job.outputs())
+        now = time.perf_counter()
+        for output in outputs[seen:]:
+            if first is None and _answer_text(output):
+                first = now - started
+        seen = len(outputs)
+        if done:
+            break
+        if now - started > STREAM_TIMEOUT_S:
+            job.cancel()
+            raise TimeoutError(f"no final update within {STREAM_TIMEOUT_S:.0f} s")
+        time.sleep(0.002)
+    job.result()  # raises what the event raised
+    final = time.perf_counter() - started
+    if not outputs:
+        raise ValueError("the chat event produced no updates")
+    last = _answer_text(outputs[-1])
+    if first is None or last is None:
+        raise ValueError(f"no assistant answer text in the updates: {str(outputs[-1])[:200]}")
+    if "error-note" in last:
+        raise RuntimeError(f"the UI showed an error: {_plain(last)[:200]}")
+    return first, final, len(outputs)
+
+
+def _answer_text(output: Any) -> str | None:
+    """The last chat message's HTML if it is an assistant message with visible text."""
+    chats = [o for o in (output if isinstance(output, tuple) else (output,)) if isinstance(o, list)]
+    if not chats or not chats[-1] or not isinstance(chats[-1][-1], dict):
+        return None
+    message = chats[-1][-1]
+    if message.get("role") != "assistant":
+        return None
+    content = message.get("content")
+    parts = content if isinstance(content, list) else [content]
+    text = "".join(str(p.get("text") or "") if isinstance(p, dict) else str(p or "") for p in parts)
+    return text if _plain(text) not in ("", "…") else None
+
+
+def _plain(markup: str) -> str:
+    return html.unescape(_TAG.sub(" ", markup)).strip()
 
 
 def run_size(name: str, n: int) -> dict[str, Any]:
@@ -184,6 +307,7 @@ def table(results: dict[str, Any]) -> str:
         ("serving peak RSS, MB (target ≤ 1536 at 100k)", lambda r: r["query"]["peak_rss_mb"]),
         ("`rag ask` cold, s (target ≤ 5)", lambda r: r["cold_ask"]["median_s"]),
         ("ui.py, 1/4/8 clients p50 ms", _concurrency_cell),
+        ("UI time to first text / full answer p50, ms", _stream_cell),
     ]  # fmt: skip
     names = list(sizes)
     lines = ["| | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
@@ -207,6 +331,14 @@ def _concurrency_cell(r: dict[str, Any]) -> str:
     if "skipped" in conc:
         return f"skipped ({conc['skipped']})"
     return " / ".join(f"{conc[c]['p50_ms']:.0f}" for c in ("1", "4", "8"))
+
+
+def _stream_cell(r: dict[str, Any]) -> str:
+    conc = r["concurrency"]
+    stream = conc.get("stream") or {"skipped": conc.get("skipped", "not measured")}
+    if "skipped" in stream:
+        return f"skipped ({stream['skipped']})"
+    return f"{stream['first_text']['p50_ms']:.0f} / {stream['final']['p50_ms']:.0f}"
 
 
 def update_readme(results: dict[str, Any]) -> None:
