@@ -16,6 +16,19 @@ from typing import Any
 from .errors import ConfigError
 
 
+def default_cache_dir() -> Path:
+    """Where derived model files go when RAG_CACHE_DIR is empty."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    if xdg:
+        return Path(xdg).expanduser() / "rag"
+    try:
+        return Path.home() / ".cache" / "rag"
+    except RuntimeError:  # no home directory (some service accounts)
+        import tempfile
+
+        return Path(tempfile.gettempdir()) / "rag-cache"
+
+
 def project_root() -> Path:
     """The source checkout this package runs from, else the working directory."""
     here = Path(__file__).resolve().parent.parent
@@ -32,6 +45,12 @@ ENV: dict[str, tuple[str, str, str]] = {
         "RAG_EMBED_MODEL",
         "all-MiniLM-L6-v2",
         "sentence-transformers model: a bundled name or a local path",
+    ),
+    "cache_dir": (
+        "RAG_CACHE_DIR",
+        "",
+        "folder for derived model files, e.g. the embedder's ONNX export "
+        "(empty: $XDG_CACHE_HOME/rag, else ~/.cache/rag)",
     ),
     "chunk_size": ("RAG_CHUNK_SIZE", "700", "target passage length in characters"),
     "chunk_overlap": (
@@ -76,6 +95,7 @@ class Settings:
     index_dir: Path
     corpus_dir: Path
     embed_model: str = "all-MiniLM-L6-v2"
+    cache_dir: Path = dataclasses.field(default_factory=default_cache_dir)
     chunk_size: int = 700
     chunk_overlap: int = 150
     batch_size: int = 64
@@ -108,7 +128,9 @@ class Settings:
                 continue
             raw = os.environ.get(var, default)
             values[name] = _parse(name, var, raw)
-        for name in ("index_dir", "corpus_dir"):
+        if not str(values["cache_dir"]).strip():
+            values["cache_dir"] = default_cache_dir()
+        for name in ("index_dir", "corpus_dir", "cache_dir"):
             path = Path(values[name]).expanduser()
             values[name] = path if path.is_absolute() else root / path
         return cls(**values).validated()

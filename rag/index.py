@@ -103,7 +103,8 @@ class Index:
         if self._embedder is None:
             from .models import get_embedder
 
-            self._embedder = get_embedder(self.settings.embed_model, self.settings.batch_size)
+            s = self.settings
+            self._embedder = get_embedder(s.embed_model, s.batch_size, s.cache_dir)
         return self._embedder
 
     @property
@@ -226,6 +227,9 @@ class Index:
         if active and active != target:
             self.store.drop(Store.chunks_name(active))
             self.store.drop(Store.articles_name(active))
+        if embedded and self._embedder is not None:
+            # torch is loaded now anyway: export for the questions of later processes.
+            self._embedder.prepare_onnx()
         return IngestReport(
             added=tuple(plan.added),
             updated=tuple(d for d in plan.updated if d in plan.origins),

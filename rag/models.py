@@ -7,8 +7,10 @@ Hugging Face library is imported, and a model that is not installed raises
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
+import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -19,6 +21,12 @@ from .errors import ModelNotFoundError
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from .embed_onnx import Layout, OnnxEmbedder
+
+log = logging.getLogger(__name__)
+# More texts than this in one call without progress is a batch job: sentence-transformers.
+INTERACTIVE_MAX = 256
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -98,22 +106,39 @@ def resolve_reranker(name: str) -> Path:
 
 
 class Embedder:
-    """Sentence-transformers embedder; the model is loaded on first use.
+    """all-MiniLM-style sentence embedder; models are loaded on first use.
+
+    Ingest (calls with ``progress``, or big batches) runs sentence-transformers. Interactive
+    calls (a question, the candidate sentences of an answer) run the same weights through
+    ONNX Runtime when the model has the plain layout, so they never import torch; the ONNX
+    file is exported from the torch model once and cached under ``cache_dir``.
 
     >>> Embedder("all-MiniLM-L6-v2").encode(["hello"]).shape
     (1, 384)
     """
 
-    def __init__(self, name: str = "all-MiniLM-L6-v2", batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        name: str = "all-MiniLM-L6-v2",
+        batch_size: int = 64,
+        cache_dir: Path | None = None,
+    ) -> None:
+        from .config import default_cache_dir
+
         self.name = EMBEDDER_ALIASES.get(name, name)
         self.path = resolve_embedder(self.name)
         self.batch_size = batch_size
+        self.cache_dir = cache_dir or default_cache_dir()
         self._model: Any = None
         self._lock = threading.Lock()
+        self._onnx: OnnxEmbedder | None = None
+        self._onnx_decided = False  # True once the ONNX path was opened or ruled out
+        self._onnx_lock = threading.Lock()
         self.calls = 0  # texts embedded so far; tests and reports read it
 
     @property
     def model(self) -> Any:
+        """The sentence-transformers model (imports torch: seconds)."""
         with self._lock:
             if self._model is None:
                 from sentence_transformers import SentenceTransformer
@@ -125,8 +150,24 @@ class Embedder:
                 )
             return self._model
 
+    @functools.cached_property
+    def layout(self) -> Layout | None:
+        """The model's layout when the ONNX path supports it, else None."""
+        from .embed_onnx import plain_layout
+
+        return plain_layout(self.path)
+
+    @property
+    def onnx_path(self) -> Path | None:
+        """Where this model's ONNX export is cached (None: the model is not supported)."""
+        from .embed_onnx import cache_path
+
+        return None if self.layout is None else cache_path(self.cache_dir, self.name, self.layout)
+
     @property
     def dimension(self) -> int:
+        if self.layout is not None:
+            return self.layout.dimension
         dim = self.model.get_sentence_embedding_dimension()
         return int(dim)
 
@@ -140,6 +181,10 @@ class Embedder:
         self.calls += len(texts)
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if progress is None and len(texts) <= INTERACTIVE_MAX:
+            fast = self.onnx()
+            if fast is not None:
+                return fast.encode(texts, self.batch_size)
         if progress is None:
             vecs = self.model.encode(
                 texts,
@@ -168,6 +213,67 @@ class Embedder:
         vectors = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
         vectors[order] = np.vstack(parts)
         return vectors
+
+    def onnx(self) -> OnnxEmbedder | None:
+        """The ONNX Runtime path, opened (and exported, if not cached yet) on first use.
+
+        None when the model is not supported, the ``onnx`` package (needed to export) is
+        missing, or the export did not reproduce sentence-transformers' vectors; encode()
+        then stays on sentence-transformers.
+        """
+        with self._onnx_lock:
+            if not self._onnx_decided:
+                self._onnx = self._open_onnx()
+                self._onnx_decided = True
+            return self._onnx
+
+    def prepare_onnx(self) -> None:
+        """Export now if the torch model is loaded anyway and no export is cached.
+
+        Ingest calls this so that later processes answer questions without torch.
+        """
+        path = self.onnx_path
+        if self._model is not None and path is not None and not path.is_file():
+            self.onnx()
+
+    def _open_onnx(self) -> OnnxEmbedder | None:
+        from .embed_onnx import ExportError, ExportMismatch, export, load_cached, rejected_marker
+        from .embed_onnx import write_atomically as write
+
+        path = self.onnx_path
+        if path is None or self.layout is None:
+            log.debug("%s: not a plain Transformer + mean Pooling model; using torch", self.name)
+            return None
+        if path.is_file():
+            try:
+                return load_cached(path, self.layout)
+            except ExportError as exc:
+                log.warning("the cached ONNX export %s is unusable: %s; rebuilding it", path, exc)
+                path.unlink(missing_ok=True)
+        if rejected_marker(path).is_file():
+            log.debug("%s: ONNX export was rejected before; using torch", self.name)
+            return None
+        if importlib.util.find_spec("onnx") is None:
+            log.debug("the onnx package is not installed; %s stays on torch", self.name)
+            return None
+        try:
+            encoder, data = export(self.model, self.layout)
+        except ExportError as exc:
+            log.warning("%s: no ONNX export (%s); embedding with torch instead", self.name, exc)
+            if isinstance(exc, ExportMismatch):  # not worth retrying until the model changes
+                with contextlib.suppress(OSError):
+                    write(rejected_marker(path), f"{exc}\n".encode())
+            return None
+        try:
+            write(path, data)
+        except OSError as exc:
+            log.warning(
+                "cannot cache the ONNX export at %s (%s): set RAG_CACHE_DIR to a writable "
+                "folder; this process uses it without caching",
+                path,
+                exc,
+            )
+        return encoder
 
 
 class Reranker:
@@ -222,9 +328,9 @@ class Reranker:
 
 
 @functools.lru_cache(maxsize=4)
-def get_embedder(name: str, batch_size: int = 64) -> Embedder:
+def get_embedder(name: str, batch_size: int = 64, cache_dir: Path | None = None) -> Embedder:
     """A shared embedder per model: loading one costs seconds and hundreds of MB."""
-    return Embedder(name, batch_size)
+    return Embedder(name, batch_size, cache_dir)
 
 
 @functools.lru_cache(maxsize=2)

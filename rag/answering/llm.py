@@ -115,9 +115,8 @@ class LLMAnswerer:
             if self._judge is None:
                 from ..models import get_embedder, get_reranker
 
-                embedder = self._embedder or get_embedder(
-                    self.settings.embed_model, self.settings.batch_size
-                )
+                s = self.settings
+                embedder = self._embedder or get_embedder(s.embed_model, s.batch_size, s.cache_dir)
                 reranker = self._reranker or get_reranker(self.settings.rerank_model)
                 self._judge = ExtractiveAnswerer(embedder, reranker, self.settings.min_score)
             return self._judge
