@@ -13,6 +13,7 @@ import importlib.util
 import logging
 import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 # More texts than this in one call without progress is a batch job: sentence-transformers.
 INTERACTIVE_MAX = 256
+RECENT_VECTORS = 20_000  # texts whose vectors interactive calls keep (~32 MB)
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -135,6 +137,10 @@ class Embedder:
         self._onnx_decided = False  # True once the ONNX path was opened or ruled out
         self._onnx_lock = threading.Lock()
         self.calls = 0  # texts embedded so far; tests and reports read it
+        # Interactive calls repeat themselves: a follow-up quotes the same articles, an
+        # eval retrieves one question in several modes. ~1.6 KB a vector.
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     @property
     def model(self) -> Any:
@@ -178,41 +184,61 @@ class Embedder:
         """
         import numpy as np
 
-        self.calls += len(texts)
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         if progress is None and len(texts) <= INTERACTIVE_MAX:
-            fast = self.onnx()
-            if fast is not None:
-                return fast.encode(texts, self.batch_size)
+            return self._encode_interactive(texts)
+        self.calls += len(texts)
         if progress is None:
-            vecs = self.model.encode(
-                texts,
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-            return np.asarray(vecs, dtype=np.float32)
+            return self._st_encode(texts)
         # Batches of similar length pad least, as encode() itself arranges when given
         # everything at once; here batches are encoded one by one to report progress.
         order = np.argsort([-len(t) for t in texts], kind="stable")
         parts = []
         for i in range(0, len(texts), self.batch_size):
             batch = [texts[j] for j in order[i : i + self.batch_size]]
-            parts.append(
-                self.model.encode(
-                    batch,
-                    batch_size=self.batch_size,
-                    normalize_embeddings=True,
-                    convert_to_numpy=True,
-                    show_progress_bar=False,
-                )
-            )
+            parts.append(self._st_encode(batch))
             progress(len(batch))
         vectors = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
         vectors[order] = np.vstack(parts)
         return vectors
+
+    def _st_encode(self, texts: list[str]) -> np.ndarray:
+        import numpy as np
+
+        vecs = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vecs, dtype=np.float32)
+
+    def _encode_interactive(self, texts: list[str]) -> np.ndarray:
+        """Small calls: recently seen texts from memory, the rest through ONNX if possible."""
+        import numpy as np
+
+        with self._recent_lock:
+            found = {t: self._recent[t] for t in set(texts) if t in self._recent}
+            for text in found:
+                self._recent.move_to_end(text)
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            self.calls += len(missing)
+            fast = self.onnx()
+            if fast is not None:
+                fresh = fast.encode(missing, self.batch_size)
+            else:
+                fresh = self._st_encode(missing)
+            fresh.flags.writeable = False
+            with self._recent_lock:
+                for text, vec in zip(missing, fresh, strict=True):
+                    found[text] = vec
+                    self._recent[text] = vec
+                while len(self._recent) > RECENT_VECTORS:
+                    self._recent.popitem(last=False)
+        return np.stack([found[t] for t in texts])
 
     def onnx(self) -> OnnxEmbedder | None:
         """The ONNX Runtime path, opened (and exported, if not cached yet) on first use.

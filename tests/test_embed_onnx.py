@@ -134,3 +134,19 @@ def test_answering_in_a_new_process_imports_no_torch(seed_settings: Settings) ->
     report = json.loads(last)
     assert report == {"code": 0, "loaded": []}, out.stderr
     assert "1,100 kilometers" in "\n".join(answer)
+
+
+def test_interactive_calls_reuse_recent_vectors(exported: Embedder) -> None:
+    texts = [f"Recent vector {i} about the {word} talks." for i, word in enumerate("abc")]
+    calls = exported.calls
+    first = exported.encode(texts)
+    assert exported.calls - calls == 3
+    again = exported.encode([texts[2], "A new sentence about the talks.", texts[0], texts[2]])
+    assert exported.calls - calls == 4, "only the new text is embedded"
+    np.testing.assert_array_equal(again[0], first[2])
+    np.testing.assert_array_equal(again[2], first[0])
+    np.testing.assert_array_equal(again[3], first[2])
+    fresh = Embedder(cache_dir=exported.cache_dir).encode(["A new sentence about the talks."])
+    assert float(fresh[0] @ again[1]) > 0.9999
+    again[0] *= 2  # callers get their own copy: the remembered vector is unchanged
+    np.testing.assert_array_equal(exported.encode([texts[2]])[0], first[2])
