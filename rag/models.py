@@ -14,6 +14,7 @@ import logging
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 # More texts than this in one call without progress is a batch job: sentence-transformers.
 INTERACTIVE_MAX = 256
+# ONNX Runtime embeds passages fastest in small batches on a 2-CPU machine.
+ONNX_BULK_BATCH = 8
 RECENT_VECTORS = 20_000  # texts whose vectors interactive calls keep (~32 MB)
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -189,19 +192,34 @@ class Embedder:
         if progress is None and len(texts) <= INTERACTIVE_MAX:
             return self._encode_interactive(texts)
         self.calls += len(texts)
+        encode = self._bulk_encoder()
         if progress is None:
-            return self._st_encode(texts)
+            return encode(texts)
         # Batches of similar length pad least, as encode() itself arranges when given
         # everything at once; here batches are encoded one by one to report progress.
         order = np.argsort([-len(t) for t in texts], kind="stable")
         parts = []
         for i in range(0, len(texts), self.batch_size):
             batch = [texts[j] for j in order[i : i + self.batch_size]]
-            parts.append(self._st_encode(batch))
+            parts.append(encode(batch))
             progress(len(batch))
         vectors = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
         vectors[order] = np.vstack(parts)
         return vectors
+
+    def _bulk_encoder(self) -> Callable[[list[str]], np.ndarray]:
+        """What embeds an ingest: the cached ONNX export if there is one, else torch.
+
+        Both give the same vectors and embed passages about as fast, but ONNX Runtime
+        starts in under a second where importing torch takes ~9 s. Once torch is loaded
+        (the first ingest, which also makes the export), it is used.
+        """
+        path = self.onnx_path
+        if self._model is None and path is not None and (self._onnx is not None or path.is_file()):
+            fast = self.onnx()
+            if fast is not None:
+                return lambda batch: fast.encode(batch, ONNX_BULK_BATCH)
+        return self._st_encode
 
     def _st_encode(self, texts: list[str]) -> np.ndarray:
         import numpy as np

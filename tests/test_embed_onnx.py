@@ -62,7 +62,7 @@ def test_onnx_vectors_match_sentence_transformers(exported: Embedder) -> None:
     reference = st_vectors(exported, TEXTS)
     cosines = (fast * reference).sum(axis=1)
     assert cosines.min() >= 0.9999, cosines
-    # Ingest (with progress) stays on sentence-transformers.
+    # Ingest (with progress) stays on sentence-transformers once torch is loaded.
     slow = exported.encode(TEXTS, progress=lambda n: None)
     assert np.allclose(slow, reference, atol=1e-5)
 
@@ -71,6 +71,12 @@ def test_a_new_process_reuses_the_export(exported: Embedder) -> None:
     again = Embedder(cache_dir=exported.cache_dir)
     assert np.array_equal(again.encode(TEXTS[:3]), exported.encode(TEXTS[:3]))
     assert again._model is None, "a cached export must not need torch"
+    # Ingest too: with the export cached, a new process embeds passages without torch.
+    done: list[int] = []
+    bulk = again.encode(TEXTS * 3, progress=done.append)
+    assert again._model is None and sum(done) == len(TEXTS) * 3
+    reference = st_vectors(exported, TEXTS * 3)
+    assert (bulk * reference).sum(axis=1).min() >= 0.9999
 
 
 @pytest.mark.parametrize("damage", ["truncated", "another model"])
