@@ -221,6 +221,11 @@ class Embedder:
                 return lambda batch: fast.encode(batch, ONNX_BULK_BATCH)
         return self._st_encode
 
+    def forget_recent(self) -> None:
+        """Drop the remembered interactive vectors (benchmarks measure without them)."""
+        with self._recent_lock:
+            self._recent.clear()
+
     def _st_encode(self, texts: list[str]) -> np.ndarray:
         import numpy as np
 
