@@ -5,7 +5,8 @@ Syncing a folder or file compares what is there now with the origins under it:
 new content is embedded, content that changed replaces the old article, and
 articles whose every origin is gone are removed. Articles that came from
 elsewhere are never touched. A file whose size and mtime did not change is not
-even parsed again, so an unchanged corpus embeds nothing and takes about a second.
+even parsed again, so an unchanged corpus embeds nothing; repeating the last sync of an
+unchanged corpus does not even open Chroma (``SyncStamp``).
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ class _Plan:
     unchanged: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     replaced: set[tuple[str, str]] = field(default_factory=set)  # origins whose content changed
+    clean: dict[str, str] = field(default_factory=dict)  # file -> signature, read without problems
 
 
 class Index:
@@ -97,6 +99,7 @@ class Index:
         self.store = store or Store(settings)
         self._embedder = embedder
         self._lease: dict[str, Any] = {}
+        self._stamp = SyncStamp(settings.index_dir / STAMP_FILE)
 
     @property
     def embedder(self) -> Embedder:
@@ -177,6 +180,14 @@ class Index:
         roots = [Path(p).expanduser().resolve() for p in (paths or [self.settings.corpus_dir])]
         files, skipped = expand_paths(roots)
         target = self.generation
+        unchanged = self._stamp.unchanged(roots, files, target, self.store.write_mark())
+        if unchanged is not None:
+            return IngestReport(
+                unchanged=tuple(unchanged),
+                skipped=tuple(skipped),
+                seconds=time.perf_counter() - started,
+                index_dir=self.store.location,
+            )
         state = self.store.state()
         active = state.get("active")
         lease = state.get("syncing") or {}
@@ -230,6 +241,9 @@ class Index:
         if embedded and self._embedder is not None:
             # torch is loaded now anyway: export for the questions of later processes.
             self._embedder.prepare_onnx()
+        docs = [d for d in (*plan.added, *plan.updated, *plan.unchanged) if d in plan.origins]
+        if len(plan.clean) == len(files):
+            self._stamp.record(roots, plan.clean, target, self.store.write_mark(), docs)
         return IngestReport(
             added=tuple(plan.added),
             updated=tuple(d for d in plan.updated if d in plan.origins),
@@ -272,6 +286,7 @@ class Index:
             if trust_signatures and old and all(o[2] == sig for o in old):
                 for o in old:
                     seen[_key(o)] = (prev_by_key[_key(o)], sig)
+                plan.clean[file] = sig
                 continue
             try:
                 loaded = load_file(path)
@@ -284,6 +299,8 @@ class Index:
             if loaded.problems:
                 protected.add(file)
                 sig = f"partial:{sig}"  # never matches: the file is parsed (and reported) again
+            else:
+                plan.clean[file] = sig
             for key, article in loaded.articles:
                 seen[(file, key)] = (article.doc_id, sig)
                 plan.articles.setdefault(article.doc_id, article)
@@ -373,6 +390,86 @@ class Index:
         self.store.delete_articles(gen, broken)
         orphans = [c for c, d in chunk_docs.items() if d not in manifest or d in broken]
         self.store.delete_chunks(gen, orphans)
+
+
+STAMP_FILE = "sync-stamp.json"
+
+
+class SyncStamp:
+    """What the last complete sync saw, so that repeating it can skip Chroma entirely.
+
+    It records the synced roots, every file's signature (size and mtime) and the store's
+    write mark after the sync. When all of them are the same again, nothing in the files or
+    the store changed since, so the sync would change nothing: it is answered from here in
+    a fraction of a second instead of importing chromadb and reading the whole manifest.
+    Any write to the store (by any process) changes the mark, and any other change makes
+    the full sync run as before. Server mode has no mark and always runs the full sync.
+    """
+
+    VERSION = 1
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def unchanged(
+        self, roots: list[Path], files: list[Path], gen: str, mark: str | None
+    ) -> list[str] | None:
+        """The articles a sync of ``roots`` would find unchanged, or None: run the sync."""
+        import json
+
+        if mark is None:
+            return None
+        try:
+            stamp = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(stamp, dict) or (
+            stamp.get("version"),
+            stamp.get("gen"),
+            stamp.get("mark"),
+            stamp.get("roots"),
+        ) != (self.VERSION, gen, mark, [str(r) for r in roots]):
+            return None
+        signatures = stamp.get("files")
+        docs = stamp.get("docs")
+        if not isinstance(signatures, dict) or not isinstance(docs, list):
+            return None
+        if len(signatures) != len(files):
+            return None
+        for path in files:
+            try:
+                if signatures.get(str(path)) != _signature(path):
+                    return None
+            except OSError:
+                return None
+        return [str(d) for d in docs]
+
+    def record(
+        self,
+        roots: list[Path],
+        signatures: dict[str, str],
+        gen: str,
+        mark: str | None,
+        docs: list[str],
+    ) -> None:
+        import json
+
+        if mark is None:
+            return
+        stamp = {
+            "version": self.VERSION,
+            "gen": gen,
+            "mark": mark,
+            "roots": [str(r) for r in roots],
+            "files": signatures,
+            "docs": docs,
+        }
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(json.dumps(stamp), encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # only an optimisation: the next sync runs in full
 
 
 # One sync at a time per index: a lease in the shared state names its owner and is

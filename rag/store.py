@@ -15,9 +15,13 @@ so an interrupted sync leaves at worst orphan chunks, which the next sync remove
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
+import os
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
@@ -38,7 +42,30 @@ _RETRY_BUDGET = 4.0
 _CONNECT_TIMEOUT = 3.0
 _READ_TIMEOUT = 120.0  # large upserts on a busy server can take a while
 _UNAVAILABLE = ("502 bad gateway", "503 service unavailable", "504 gateway timeout")
+# In the embedded store every write through this module first and last replaces this
+# file's token, so a sync can tell without opening Chroma whether anything was written
+# since it last looked (see ``Store.write_mark``).
+WRITES_FILE = "store-writes"
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _writes(method: F) -> F:
+    """Mark the local store as written before and after the write (see ``WRITES_FILE``).
+
+    Before: a write that fails halfway still invalidates what was known of the store.
+    After: a reader that took the mark while the write was running does not keep it.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        self._mark_written()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._mark_written()
+
+    return wrapper  # type: ignore[return-value]
 
 
 def published_num(date: dt.date | None) -> int:
@@ -139,6 +166,37 @@ class Store:
         path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
+    def _mark_written(self) -> None:
+        if self.settings.chroma_url:
+            return
+        path = self.settings.index_dir / WRITES_FILE
+        tmp = path.with_name(f".{WRITES_FILE}.{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(uuid.uuid4().hex)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot write {path} ({exc.strerror or exc}): the index folder "
+                f"{self.settings.index_dir} must be writable to change the index"
+            ) from exc
+
+    def write_mark(self) -> str | None:
+        """Identifies the embedded store's contents as of its last write, without chromadb.
+
+        The token of the last write and the identity of Chroma's database file (a store
+        restored from a backup or rebuilt is a new file). None in server mode, where other
+        hosts write too, and for a store that was never written through this module.
+        """
+        if self.settings.chroma_url:
+            return None
+        try:
+            token = (self.settings.index_dir / WRITES_FILE).read_text().strip()
+            st = (Path(self.location) / "chroma.sqlite3").stat()
+        except OSError:
+            return None
+        return f"{token}:{st.st_dev}:{st.st_ino}" if token else None
+
     def _disconnect(self) -> None:
         """Forget the client and collection handles so the next call connects afresh.
 
@@ -197,6 +255,7 @@ class Store:
     def collection_names(self) -> list[str]:
         return [c.name for c in self._call(self.client.list_collections)]
 
+    @_writes
     def drop(self, name: str) -> None:
         self._collections.pop(name, None)
         if name in self.collection_names():
@@ -212,6 +271,7 @@ class Store:
             return {}
         return dict(json.loads(got["documents"][0]))
 
+    @_writes
     def set_state(self, **changes: Any) -> dict[str, Any]:
         state = {**self.state(), **changes}
         col = self.collection(STATE_COLLECTION)
@@ -282,6 +342,7 @@ class Store:
 
     # -- writes -----------------------------------------------------------------------------
 
+    @_writes
     def put_chunks(
         self, gen: str, pairs: Sequence[tuple[Article, Chunk]], vectors: np.ndarray
     ) -> None:
@@ -300,6 +361,7 @@ class Store:
                 lambda: col.upsert(ids=ids, embeddings=embs, documents=docs, metadatas=metas)
             )
 
+    @_writes
     def put_articles(
         self, gen: str, rows: Sequence[tuple[Article, list[float], int, list[Any]]]
     ) -> None:
@@ -318,10 +380,12 @@ class Store:
                 lambda: col.upsert(ids=ids, embeddings=embs, documents=docs, metadatas=metas)
             )
 
+    @_writes
     def set_origins(self, gen: str, doc_id: str, origins: list[Any]) -> None:
         col = self.collection(self.articles_name(gen))
         self._call(lambda: col.update(ids=[doc_id], metadatas=[{"origins": json.dumps(origins)}]))
 
+    @_writes
     def delete_articles(self, gen: str, doc_ids: Sequence[str]) -> None:
         """Remove articles: the manifest record first, then the chunks."""
         if not doc_ids:
@@ -333,6 +397,7 @@ class Store:
             self._call(lambda: arts.delete(ids=batch))
             self._call(lambda: chunks.delete(where={"doc_id": {"$in": batch}}))
 
+    @_writes
     def delete_chunks(self, gen: str, chunk_ids: Sequence[str]) -> None:
         col = self.collection(self.chunks_name(gen))
         for i in range(0, len(chunk_ids), 1000):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import SEED, make_settings
@@ -265,3 +267,98 @@ def test_one_sync_at_a_time(settings: Settings) -> None:
     report = index.ingest([settings.corpus_dir])
     assert len(report.unchanged) == 3 and not index.store.state().get("syncing")
     assert consistency(index)[0] == 3
+
+
+def ingest_in_new_process(settings: Settings) -> dict[str, Any]:
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "RAG_INDEX_DIR": str(settings.index_dir),
+        "RAG_CORPUS_DIR": str(settings.corpus_dir),
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "ingest", "--json", "-q"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    report: dict[str, Any] = json.loads(out.stdout)
+    return report
+
+
+def test_unchanged_resync_does_not_open_chroma(settings: Settings, tmp_path: Path) -> None:
+    """Repeating a sync with nothing changed answers from the sync stamp, in a new process."""
+    import subprocess
+    import sys
+
+    populate(settings.corpus_dir)
+    rag.ingest(settings=settings)
+    rag.answer("When did the harbour bridge reopen?", settings=settings)  # reads do not count
+    script = (
+        "import json, sys, rag\n"
+        "report = rag.ingest()\n"
+        "print(json.dumps({'unchanged': len(report.unchanged), 'embedded': report.embedded,"
+        " 'chromadb': 'chromadb' in sys.modules}))\n"
+    )
+    env = {
+        **os.environ,
+        "RAG_INDEX_DIR": str(settings.index_dir),
+        "RAG_CORPUS_DIR": str(settings.corpus_dir),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {
+        "unchanged": 3,
+        "embedded": 0,
+        "chromadb": False,
+    }
+
+
+def test_the_sync_stamp_never_hides_a_change(settings: Settings, tmp_path: Path) -> None:
+    corpus = settings.corpus_dir
+    populate(corpus)
+    index = Index(settings)
+    index.ingest([corpus])
+    gen = index.generation
+
+    # Another process wrote to the store: the sync runs in full and repairs the gap.
+    doc = next(iter(index.store.manifest(gen)))
+    index.store.delete_articles(gen, [doc])
+    report = index.ingest([corpus])
+    assert report.added == (doc,) and report.embedded > 0
+    assert consistency(index)[0] == 3
+
+    # The store is restored from an older copy: a new database file, so a full sync. (In a
+    # new process: Chroma keeps the files of a store it opened, as any process would.)
+    backup = tmp_path / "backup"
+    shutil.copytree(settings.index_dir / "chroma", backup)
+    write_article(corpus, "chess.txt", "Teenager wins chess title", "She won again in a rematch.")
+    assert len(index.ingest([corpus]).updated) == 1
+    shutil.rmtree(settings.index_dir / "chroma")
+    shutil.copytree(backup, settings.index_dir / "chroma")
+    assert len(ingest_in_new_process(settings)["updated"]) == 1
+    assert len(ingest_in_new_process(settings)["unchanged"]) == 3
+    from chromadb.api.client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()  # let this process open the restored files
+    index = Index(settings)
+    assert consistency(index)[0] == 3
+
+    # A new file, a file gone, a damaged stamp: each is a full sync with the right result.
+    write_article(corpus, "kite.txt", "Kite festival", "Hundreds of kites filled the sky.")
+    assert len(index.ingest([corpus]).added) == 1
+    (corpus / "kite.txt").unlink()
+    assert len(index.ingest([corpus]).removed) == 1
+    (settings.index_dir / "sync-stamp.json").write_text("{not json")
+    assert len(index.ingest([corpus]).unchanged) == 3
+
+    # And with nothing changed it does not touch Chroma at all.
+    def no_chroma(*_: object, **__: object) -> None:
+        raise AssertionError("an unchanged sync opened Chroma")
+
+    index.store.state = no_chroma  # type: ignore[method-assign]
+    assert len(index.ingest([corpus]).unchanged) == 3
