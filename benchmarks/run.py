@@ -300,7 +300,9 @@ def table(results: dict[str, Any]) -> str:
         ("ingest peak RSS, MB", lambda r: r["ingest"]["ingest_peak_rss_mb"]),
         ("no-change re-sync: sync / whole process, s", lambda r: f"{r['resync']['resync_sync_s']}"
          f" / {r['resync']['resync_wall_s']}"),
+        ("same, comparing the whole manifest, s", lambda r: _full_resync(r["resync"])),
         ("answer() p50 / p95, ms (target 100 / 250)", _pair("query", "answer")),
+        ("answer() CPU time p50 / p95, ms (both cores)", _pair("query", "answer_cpu")),
         ("retrieve() p50 / p95, ms", _pair("query", "retrieve")),
         ("answer() + rerank p50 / p95, ms", _pair("query_rerank", "answer")),
         ("retrieve() + rerank p50 / p95, ms", _pair("query_rerank", "retrieve")),
@@ -320,6 +322,12 @@ def table(results: dict[str, Any]) -> str:
         f"load average at start {m['load_avg_at_start']}; run {results['finished']}."
     )
     return "\n".join(lines)
+
+
+def _full_resync(resync: dict[str, Any]) -> str:
+    if "resync_full_sync_s" not in resync:  # results from before the sync stamp
+        return "–"
+    return f"{resync['resync_full_sync_s']} / {resync['resync_full_wall_s']}"
 
 
 def _pair(group: str, key: str) -> Callable[[dict[str, Any]], str]:
