@@ -12,6 +12,7 @@ lower-casing by sentence-transformers. Anything else stays on sentence-transform
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -120,9 +121,26 @@ def fingerprint(layout: Layout) -> str:
 
 
 def cache_path(cache_dir: Path, name: str, layout: Layout) -> Path:
-    """Where the export of model ``name`` lives: named after the model and its fingerprint."""
+    """Where the export of model ``name`` lives: named after the model, its folder and files."""
     label = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name)[:60] or "model"
-    return cache_dir / "embedders" / f"{label}-{fingerprint(layout)}.onnx"
+    folder = hashlib.sha256(str(layout.folder.resolve()).encode()).hexdigest()[:8]
+    return cache_dir / "embedders" / f"{label}-{folder}-{fingerprint(layout)}.onnx"
+
+
+def remove_stale(path: Path) -> list[Path]:
+    """Delete earlier exports (and rejection markers) of the same model folder.
+
+    They were made from files that have changed since, so nothing can use them again.
+    Exports of other folders, even of the same model name, are left alone.
+    """
+    prefix = path.name[: path.name.rindex("-") + 1]
+    removed: list[Path] = []
+    for other in path.parent.glob(f"{prefix}*"):
+        if other.suffix in (".onnx", ".rejected") and other.stem != path.stem:
+            with contextlib.suppress(OSError):
+                other.unlink()
+                removed.append(other)
+    return removed
 
 
 def rejected_marker(path: Path) -> Path:

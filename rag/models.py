@@ -287,7 +287,14 @@ class Embedder:
             self.onnx()
 
     def _open_onnx(self) -> OnnxEmbedder | None:
-        from .embed_onnx import ExportError, ExportMismatch, export, load_cached, rejected_marker
+        from .embed_onnx import (
+            ExportError,
+            ExportMismatch,
+            export,
+            load_cached,
+            rejected_marker,
+            remove_stale,
+        )
         from .embed_onnx import write_atomically as write
 
         path = self.onnx_path
@@ -313,9 +320,12 @@ class Embedder:
             if isinstance(exc, ExportMismatch):  # not worth retrying until the model changes
                 with contextlib.suppress(OSError):
                     write(rejected_marker(path), f"{exc}\n".encode())
+                    remove_stale(path)
             return None
         try:
             write(path, data)
+            for old in remove_stale(path):
+                log.info("removed %s: an export of an earlier version of the model", old)
         except OSError as exc:
             log.warning(
                 "cannot cache the ONNX export at %s (%s): set RAG_CACHE_DIR to a writable "

@@ -115,6 +115,26 @@ def test_a_rejected_export_stays_on_torch(exported: Embedder, tmp_path: Path) ->
     assert not embedder.onnx_path.exists()
 
 
+def test_a_new_export_removes_those_of_earlier_model_files(
+    exported: Embedder, tmp_path: Path
+) -> None:
+    embedder = Embedder(cache_dir=tmp_path)
+    embedder._model = exported.model
+    path = embedder.onnx_path
+    assert path is not None
+    folder_prefix = path.name[: path.name.rindex("-") + 1]
+    path.parent.mkdir(parents=True)
+    stale = [
+        path.with_name(f"{folder_prefix}0123456789abcdef0123{s}") for s in (".onnx", ".rejected")
+    ]
+    elsewhere = path.with_name("all-MiniLM-L6-v2-00000000-0123456789abcdef0123.onnx")
+    for p in [*stale, elsewhere]:
+        p.write_bytes(b"an export of other model files")
+    assert embedder.onnx() is not None and path.is_file()
+    assert not any(p.exists() for p in stale), "exports of changed model files are deleted"
+    assert elsewhere.exists(), "exports of another model folder are kept"
+
+
 ASK = """
 import json, sys
 from rag.cli import main
