@@ -38,6 +38,9 @@ def test_interrupted_ingest_recovers(tmp_path: Path, sig: signal.Signals, after:
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
+        # As at a terminal: a test runner started in the background (nohup, `cmd &`)
+        # passes SIGINT on as ignored, and Python then never raises KeyboardInterrupt.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     seen: list[str] = []
 
