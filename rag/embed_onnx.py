@@ -120,11 +120,15 @@ def fingerprint(layout: Layout) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:20]
 
 
-def cache_path(cache_dir: Path, name: str, layout: Layout) -> Path:
-    """Where the export of model ``name`` lives: named after the model, its folder and files."""
-    label = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name)[:60] or "model"
-    folder = hashlib.sha256(str(layout.folder.resolve()).encode()).hexdigest()[:8]
-    return cache_dir / "embedders" / f"{label}-{folder}-{fingerprint(layout)}.onnx"
+def cache_path(cache_dir: Path, layout: Layout) -> Path:
+    """Where the export of a model folder lives: named after the folder and its files.
+
+    The same folder named two ways (``all-MiniLM-L6-v2`` or its path) shares one export.
+    """
+    folder = layout.folder.resolve()
+    label = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{folder.parent.name}_{folder.name}")[-60:]
+    key = hashlib.sha256(str(folder).encode()).hexdigest()[:8]
+    return cache_dir / "embedders" / f"{label}-{key}-{fingerprint(layout)}.onnx"
 
 
 def remove_stale(path: Path) -> list[Path]:

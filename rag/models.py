@@ -172,7 +172,7 @@ class Embedder:
         """Where this model's ONNX export is cached (None: the model is not supported)."""
         from .embed_onnx import cache_path
 
-        return None if self.layout is None else cache_path(self.cache_dir, self.name, self.layout)
+        return None if self.layout is None else cache_path(self.cache_dir, self.layout)
 
     @property
     def dimension(self) -> int:

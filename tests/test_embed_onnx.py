@@ -14,7 +14,7 @@ import pytest
 
 from rag.config import Settings
 from rag.embed_onnx import rejected_marker
-from rag.models import Embedder, resolve_reranker
+from rag.models import Embedder, resolve_embedder, resolve_reranker
 
 # A long text whose second half differs from its first: truncating at the wrong length
 # (tokenizer.json says 128 tokens, the model uses 256) would change its vector.
@@ -46,6 +46,12 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
     embedder.encode(["a first question exports the model"])
     assert embedder.onnx_path.is_file()
     return embedder
+
+
+def test_a_model_named_by_path_shares_the_export(tmp_path: Path) -> None:
+    by_name = Embedder("all-MiniLM-L6-v2", cache_dir=tmp_path)
+    by_path = Embedder(str(resolve_embedder("all-MiniLM-L6-v2")), cache_dir=tmp_path)
+    assert by_name.onnx_path is not None and by_name.onnx_path == by_path.onnx_path
 
 
 def test_dimension_needs_no_torch(tmp_path: Path) -> None:
@@ -127,7 +133,7 @@ def test_a_new_export_removes_those_of_earlier_model_files(
     stale = [
         path.with_name(f"{folder_prefix}0123456789abcdef0123{s}") for s in (".onnx", ".rejected")
     ]
-    elsewhere = path.with_name("all-MiniLM-L6-v2-00000000-0123456789abcdef0123.onnx")
+    elsewhere = path.with_name(f"{folder_prefix[:-10]}-00000000-0123456789abcdef0123.onnx")
     for p in [*stale, elsewhere]:
         p.write_bytes(b"an export of other model files")
     assert embedder.onnx() is not None and path.is_file()
