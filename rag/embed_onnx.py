@@ -277,20 +277,6 @@ def export(st_model: Any, layout: Layout) -> tuple[OnnxEmbedder, bytes]:
     return encoder, cached
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file next to ``path``, then rename: racing writers never mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache may be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _export_bytes(st_model: Any) -> bytes:
     import inspect
 

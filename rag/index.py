@@ -11,6 +11,7 @@ unchanged corpus does not even open Chroma (``SyncStamp``).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import socket
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .chunking import CHUNKER_VERSION, chunk_article
 from .config import Settings
 from .errors import IndexNotReadyError, LoadError, RagError
+from .files import write_atomically
 from .store import Store
 from .types import Article, Chunk, IngestReport, content_id
 
@@ -464,12 +466,8 @@ class SyncStamp:
             "files": signatures,
             "docs": docs,
         }
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(json.dumps(stamp), encoding="utf-8")
-            os.replace(tmp, self.path)
-        except OSError:
-            tmp.unlink(missing_ok=True)  # only an optimisation: the next sync runs in full
+        with contextlib.suppress(OSError):  # only an optimisation: the next sync runs in full
+            write_atomically(self.path, json.dumps(stamp).encode())
 
 
 # One sync at a time per index: a lease in the shared state names its owner and is

@@ -295,7 +295,7 @@ class Embedder:
             rejected_marker,
             remove_stale,
         )
-        from .embed_onnx import write_atomically as write
+        from .files import write_atomically as write
 
         path = self.onnx_path
         if path is None or self.layout is None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -27,6 +26,7 @@ from urllib.parse import urlparse
 
 from .config import Settings
 from .errors import StoreError
+from .files import write_atomically
 from .types import Article, Chunk, Passage
 
 if TYPE_CHECKING:
@@ -170,11 +170,8 @@ class Store:
         if self.settings.chroma_url:
             return
         path = self.settings.index_dir / WRITES_FILE
-        tmp = path.with_name(f".{WRITES_FILE}.{os.getpid()}.tmp")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(uuid.uuid4().hex)
-            os.replace(tmp, path)
+            write_atomically(path, uuid.uuid4().hex.encode())
         except OSError as exc:
             raise StoreError(
                 f"cannot write {path} ({exc.strerror or exc}): the index folder "
