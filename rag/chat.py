@@ -11,177 +11,11 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .answering.citations import strip_markers
-from .answering.text import words
+from .text import ANAPHORA, is_refusal, names, stopwords, strip_markers, words
 from .types import Answer
 
 Turn = tuple[str, str]
 History = Sequence[Any]
-
-# Words that point back to something said before.
-_ANAPHORA = frozenset(
-    [
-        "he",
-        "him",
-        "his",
-        "she",
-        "her",
-        "hers",
-        "they",
-        "them",
-        "their",
-        "theirs",
-        "it",
-        "its",
-        "this",
-        "that",
-        "these",
-        "those",
-        "there",
-        "then",
-        "such",
-        "same",
-        "former",
-        "latter",
-        "he's",
-        "she's",
-        "they're",
-        "it's",
-    ]
-)
-_CAPITALISED = re.compile(
-    r"\b(?:[A-Z][\w’'-]+|[A-Z]{2,})(?:\s+(?:of\s+|the\s+)?(?:[A-Z][\w’'-]+|[A-Z]{2,}))*"
-)
-_SENTENCE_START_NOISE = frozenset(
-    [
-        "The",
-        "A",
-        "An",
-        "In",
-        "On",
-        "At",
-        "As",
-        "After",
-        "Before",
-        "During",
-        "While",
-        "When",
-        "What",
-        "Who",
-        "Why",
-        "How",
-        "Which",
-        "Where",
-        "It",
-        "He",
-        "She",
-        "They",
-        "This",
-        "That",
-        "These",
-        "Those",
-        "There",
-        "Here",
-        "And",
-        "But",
-        "Or",
-        "If",
-        "So",
-        "According",
-        "Additionally",
-        "However",
-        "Meanwhile",
-    ]
-)
-
-
-_STOP = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "do",
-        "does",
-        "did",
-        "what",
-        "who",
-        "whom",
-        "whose",
-        "which",
-        "why",
-        "how",
-        "when",
-        "where",
-        "there",
-        "here",
-        "this",
-        "that",
-        "these",
-        "those",
-        "it",
-        "its",
-        "he",
-        "she",
-        "they",
-        "them",
-        "his",
-        "her",
-        "their",
-        "of",
-        "in",
-        "on",
-        "at",
-        "to",
-        "for",
-        "from",
-        "by",
-        "with",
-        "about",
-        "as",
-        "and",
-        "or",
-        "but",
-        "not",
-        "no",
-        "so",
-        "than",
-        "then",
-        "into",
-        "over",
-        "after",
-        "before",
-        "during",
-        "said",
-        "say",
-        "says",
-        "tell",
-        "told",
-        "me",
-        "you",
-        "your",
-        "i",
-        "we",
-        "our",
-        "us",
-        "can",
-        "could",
-        "would",
-        "should",
-        "will",
-        "may",
-        "might",
-        "has",
-        "have",
-        "had",
-    ]
-)
 
 
 def normalize_history(history: History | None) -> list[Turn]:
@@ -223,22 +57,18 @@ def _text(value: Any) -> str:
 
 def entities(text: str) -> list[str]:
     """Capitalised names in order of first appearance ("Antony Blinken", "Seoul")."""
-    found: list[str] = []
-    for match in _CAPITALISED.finditer(strip_markers(text)):
-        name = match.group().strip()
-        parts = name.split()
-        while parts and parts[0] in _SENTENCE_START_NOISE:
-            parts = parts[1:]
-        name = re.sub(r"['’]s$", "", " ".join(parts))
-        if len(name) > 1 and name not in found:
-            found.append(name)
-    return found
+    return names(text)
+
+
+def _answer_text(answer: str) -> str:
+    """What a follow-up may take names and topics from: nothing of a refusal."""
+    return "" if is_refusal(answer) else answer
 
 
 def needs_context(question: str) -> bool:
     """A question that refers back ("he", "that") or is too short to stand alone."""
     ws = words(question)
-    return bool(_ANAPHORA.intersection(ws)) or len(ws) <= 3
+    return bool(ANAPHORA.intersection(ws)) or len(ws) <= 3
 
 
 def condense(question: str, history: Iterable[Turn]) -> str:
@@ -247,10 +77,11 @@ def condense(question: str, history: Iterable[Turn]) -> str:
     if not turns or not needs_context(question):
         return question
     last_q, last_a = turns[-1]
-    names = [n for n in entities(last_q) + entities(last_a) if n.lower() not in question.lower()]
+    last_a = _answer_text(last_a)
+    found = [n for n in entities(last_q) + entities(last_a) if n.lower() not in question.lower()]
     # The names the previous question asked about come first, then those of its answer.
     seen: list[str] = []
-    for name in names:
+    for name in found:
         if not any(name in s for s in seen):
             seen.append(name)
     # The topic of the previous question ("missile", "fly") as well as its names.
@@ -258,7 +89,7 @@ def condense(question: str, history: Iterable[Turn]) -> str:
     topic = [
         re.sub(r"['’]s$", "", w)
         for w in words(strip_markers(last_q))
-        if w not in _STOP and w not in asked and not any(w in s.lower() for s in seen)
+        if w not in stopwords() and w not in asked and not any(w in s.lower() for s in seen)
     ]
     context = " ".join(seen[:6] + list(dict.fromkeys(topic))[:6])
     return f"{question} {context}".strip()
@@ -278,11 +109,12 @@ def resolve_pronouns(question: str, history: Iterable[Turn]) -> str:
     if not turns or not needs_context(question):
         return question
     last_q, last_a = turns[-1]
+    last_a = _answer_text(last_a)
     people = [n for n in entities(last_a) + entities(last_q) if len(n.split()) >= 2]
     if not _PERSONAL.search(question) or not people:
         # "Where did it come down?": say what "it" was about, in the earlier question's words.
         asked = set(words(question))
-        topic = [w for w in words(strip_markers(last_q)) if w not in _STOP and w not in asked]
+        topic = [w for w in words(strip_markers(last_q)) if w not in stopwords() and w not in asked]
         return f"{question} ({' '.join(dict.fromkeys(topic))})" if topic else question
     name = people[0]
 

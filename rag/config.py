@@ -62,10 +62,11 @@ ENV: dict[str, tuple[str, str, str]] = {
     "k": ("RAG_TOP_K", "6", "passages retrieved for an answer"),
     "rerank": ("RAG_RERANK", "0", "rerank with the ms-marco cross-encoder (1/0)"),
     "rerank_model": ("RAG_RERANK_MODEL", "ms-marco-MiniLM-L-12-v2", "cross-encoder for reranking"),
-    "min_score": (
-        "RAG_MIN_SCORE",
+    "answer_threshold": (
+        "RAG_ANSWER_THRESHOLD",
         "",
-        "support below which answers are refused (empty: the calibrated default)",
+        "probability of being answerable below which a question is refused, 0-1 "
+        "(empty: the operating point fitted on the tuning parts; see evals/README.md)",
     ),
     "answerer": ("RAG_ANSWERER", "extractive", "`extractive` (offline) or `llm`"),
     "llm": (
@@ -102,7 +103,7 @@ class Settings:
     k: int = 6
     rerank: bool = False
     rerank_model: str = "ms-marco-MiniLM-L-12-v2"
-    min_score: float | None = None
+    answer_threshold: float | None = None
     answerer: str = "extractive"
     llm: str = ""
     llm_base_url: str = ""
@@ -159,6 +160,11 @@ class Settings:
             raise ConfigError(
                 f"RAG_LLM={self.llm!r}: name the provider and model as provider:model, "
                 "e.g. ollama:llama3.2 or openai:gpt-4o-mini"
+            )
+        if self.answer_threshold is not None and not 0.0 <= self.answer_threshold <= 1.0:
+            raise ConfigError(
+                f"RAG_ANSWER_THRESHOLD={self.answer_threshold}: use a probability from 0 to 1 "
+                "(lower answers more, higher refuses more), or leave it empty"
             )
         if self.llm_timeout <= 0:
             raise ConfigError(

@@ -7,13 +7,18 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from .answering.extractive import ExtractiveAnswerer
+from .answering.extractive import AnswererConfig, ExtractiveAnswerer
+from .answering.question import Question, Vocabulary, analyze
 from .chat import History, condense, normalize_history, resolve_pronouns
 from .config import Settings
 from .errors import ConfigError
 from .index import Index
 from .retrieval import Filters, Retriever, clean_question
+from .text import NO_MATCH, strip_filler
 from .types import Answer, IngestReport, Passage
+
+# Passages retrieved for each outlet a multi-part question names, besides the k for the whole.
+PART_K = 3
 
 
 class Answerer(Protocol):
@@ -22,7 +27,11 @@ class Answerer(Protocol):
     name: str
 
     def generate(
-        self, question: str, query: str, passages: list[Passage]
+        self,
+        question: str,
+        query: str,
+        passages: list[Passage],
+        analysis: Question | None = None,
     ) -> Iterator[str | Answer]: ...
 
 
@@ -44,7 +53,7 @@ class Pipeline:
                 self._answerers[name] = ExtractiveAnswerer(
                     self.index.embedder,
                     get_reranker(self.settings.rerank_model),
-                    self.settings.min_score,
+                    AnswererConfig(threshold=self.settings.answer_threshold),
                 )
             elif name == "llm":
                 from .answering.llm import LLMAnswerer
@@ -85,17 +94,56 @@ class Pipeline:
     ) -> Iterator[str | Answer]:
         question = clean_question(question)
         query = self.standalone_query(question, history, answerer)
-        passages = self.retriever.retrieve(query, k or self.settings.k, filters)
+        k = k or self.settings.k
+        search = strip_filler(query)
+        passages = self.retriever.retrieve(search, k, filters)
+        if passages:
+            # Misspelt words ("misile") are searched again in the passages' own spelling.
+            vocab = Vocabulary([f"{p.title} {p.text}" for p in passages])
+            corrected = vocab.correct(search)
+            if corrected != search:
+                passages = self.retriever.retrieve(corrected, k, filters)
         # Candidate sentences are judged against the question with its "he"/"she" resolved.
         question = resolve_pronouns(question, normalize_history(history))
         if not passages:
-            text = "No articles match these filters, so there is nothing to answer from."
-            yield text
+            yield NO_MATCH
             yield Answer(
-                text=text, refused=True, query=query, answerer=answerer or self.settings.answerer
+                text=NO_MATCH,
+                refused=True,
+                query=query,
+                answerer=answerer or self.settings.answerer,
             )
             return
-        yield from self.answerer(answerer).generate(question, query, passages)
+        analysis = analyze(question, self.retriever.sources())
+        passages = self._evidence(analysis, passages, filters)
+        yield from self.answerer(answerer).generate(question, query, passages, analysis)
+
+    def _evidence(
+        self, analysis: Question, passages: list[Passage], filters: Filters | None
+    ) -> list[Passage]:
+        """The passages plus what each part of a multi-part question needs: the best passages
+        of every outlet it names, and for a summary request the article's lead."""
+        extra: list[Passage] = []
+        for outlet in dict.fromkeys(p.sources[0] for p in analysis.parts):
+            texts = [p.text for p in analysis.parts if p.sources[0] == outlet]
+            wanted = dict(filters or {})
+            if wanted.get("source") and outlet not in _as_list(wanted["source"]):
+                continue
+            wanted["source"] = outlet
+            # Two parts about one outlet ("both articles from Sporting News") need two articles.
+            depth = PART_K * len(texts)
+            extra.extend(self.retriever.retrieve(max(texts, key=len), depth, wanted))
+        if analysis.kind == "summary":
+            lead = self.retriever.lead(passages[0].doc_id)
+            if lead is not None:
+                extra.insert(0, lead)
+        seen = {p.chunk_id for p in passages}
+        merged = list(passages)
+        for p in extra:
+            if p.chunk_id not in seen:
+                seen.add(p.chunk_id)
+                merged.append(p)
+        return merged
 
     def answer(self, question: str, history: History | None = None, **kwargs: Any) -> Answer:
         final: Answer | None = None
@@ -114,3 +162,7 @@ def _pipeline_for(settings: Settings) -> Pipeline:
 def get_pipeline(settings: Settings | None = None) -> Pipeline:
     """The pipeline for ``settings`` (default: from the environment), built on first use."""
     return _pipeline_for(settings or Settings.from_env())
+
+
+def _as_list(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else [str(v) for v in value]

@@ -81,6 +81,12 @@ class Retriever:
         """Every outlet in the index, for filters and the UI."""
         return self.lexical.sources(self.index.active_generation())
 
+    def lead(self, doc_id: str) -> Passage | None:
+        """The first passage of an article (its headline and lead), or None."""
+        gen = self.index.active_generation()
+        found = self.index.store.get_chunks(gen, [f"{doc_id}:0"])
+        return next(iter(found.values()), None)
+
     def _filters(self, gen: str, filters: Filters | None) -> tuple[list[str], int, int]:
         if not filters:
             return [], 0, 0

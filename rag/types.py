@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -108,6 +108,45 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """A sentence the answerer judged: kept in the answer, or why it was dropped."""
+
+    text: str
+    doc_id: str
+    start: int
+    end: int
+    score: float  # the cross-encoder's logit against the question (or its part)
+    kept: bool
+    reason: str  # "best", "runner-up", "part: <outlet>", "lead" or why it was dropped
+    part: str = ""
+
+
+@dataclass(frozen=True)
+class PartTrace:
+    """One part of a multi-part question and whether the articles support it."""
+
+    text: str
+    sources: tuple[str, ...]
+    best: float  # the best logit among the part's sentences (-inf-like when none)
+    supported: bool
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Why an answer came out as it did: read by the evals and the UI, never re-scored."""
+
+    kind: str = ""  # entity, yes_no, summary, explain or other
+    signals: dict[str, float] = field(default_factory=dict)
+    probability: float | None = None  # that the passages answer the question
+    threshold: float | None = None  # the operating point the probability was compared with
+    decision: str = ""  # "answered", "partly answered" or the reason for a refusal
+    missing: tuple[str, ...] = ()  # names in the question that no passage mentions
+    parts: tuple[PartTrace, ...] = ()
+    candidates: tuple[Candidate, ...] = ()
+    question: str = ""  # the question as judged (filler dropped, typos corrected)
+
+
+@dataclass(frozen=True)
 class Answer:
     """An answer whose markers ``[n]`` refer to ``citations[i].n``."""
 
@@ -118,6 +157,7 @@ class Answer:
     passages: tuple[Passage, ...] = ()
     unsupported: tuple[str, ...] = ()
     answerer: str = "extractive"
+    trace: Trace = field(default_factory=Trace)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(_jsonable(asdict(self)))

@@ -6,14 +6,11 @@ Shared by every answerer, so a citation always holds an exact quote:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..chunking import sentence_spans
 from ..types import Citation, Passage
-
-MARKER = re.compile(r"\[(\d{1,3})\]")
 
 
 @dataclass(frozen=True)
@@ -59,11 +56,3 @@ def citation(n: int, sentence: Sentence, score: float) -> Citation:
         score=float(score),
         chunk_id=p.chunk_id,
     )
-
-
-_MARKER_WITH_SPACE = re.compile(r"\s*\[\d{1,3}\]")
-
-
-def strip_markers(text: str) -> str:
-    """The text without its [n] markers (and the space before each)."""
-    return " ".join(_MARKER_WITH_SPACE.sub("", text).split())

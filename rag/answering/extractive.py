@@ -3,94 +3,98 @@
 Every sentence of the answer is a verbatim sentence of a retrieved passage followed by
 its marker, so the answer is faithful by construction, and text inside an article
 (including anything that looks like instructions) can only ever be quoted, never obeyed.
+
+How it decides (every constant is a field of :class:`AnswererConfig`):
+
+1. Candidate sentences are ranked cheaply (embedding similarity and word overlap), then the
+   best few (and, for a question naming several outlets, the best few of each outlet) are
+   judged by the cross-encoder against the question, its filler dropped and typos corrected.
+2. Answerability is a calibrated probability over several signals (``answerability.py``);
+   below the operating point the answer is refused. A multi-part question is refused only
+   when none of its parts is supported; an unsupported part is named in the answer.
+3. The answer quotes the best sentence (for who/which/when/how-many questions, preferring
+   sentences that name something of the asked type the question does not), runners-up
+   that add something, and one sentence per supported part, in date order for questions
+   about time. Summary requests quote the article's lead.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from ..types import Answer, Citation, Passage
+from ..text import NUMBER, TIME_WORDS, looks_like_heading, names, refusal_text, with_marker, words
+from ..types import Answer, Candidate, Citation, PartTrace, Passage, Trace
+from .answerability import load_model, measure, name_coverage
 from .citations import Sentence, citation, passage_sentences
-from .text import content_terms, looks_like_heading, missing_entities
+from .question import Question, Vocabulary, analyze
 
 if TYPE_CHECKING:
     from ..models import Embedder, Reranker
 
 Vectors = dict[tuple[str, int, int], Any]  # sentence key -> unit vector
 
-# Cross-encoder logits. The threshold is calibrated on evals/seed.yaml and the MultiHop-RAG
-# dev queries (see evals/README.md). Runners-up may be weaker than the best sentence, but
-# not by much: a fact has one best sentence, while a reason ("why ...?") is often spread
-# over several, which the cross-encoder scores further apart. Near-duplicates of a chosen
-# sentence (cosine) are dropped.
-DEFAULT_MIN_SCORE = -2.0
-RUNNER_UP_GAP = 3.0
-RUNNER_UP_GAP_EXPLAIN = 6.0
-RUNNER_UP_SLACK = 3.0
-REDUNDANT = 0.8
-# Sentences the cross-encoder judges (about 20 ms each on 2 CPUs). On evals/seed.yaml and
-# the MultiHop-RAG dev queries, 7 scored as well as 10; 5 lost answers.
-CANDIDATES = 7
+__all__ = ["AnswererConfig", "Decision", "ExtractiveAnswerer", "refusal_text", "with_marker"]
+
+
+@dataclass(frozen=True)
+class AnswererConfig:
+    """Every constant of the extractive answerer. Fitted ones say on what."""
+
+    # The operating point: refuse when P(answerable) is below it. None: the threshold fitted
+    # with the model on the tuning parts (answerability.json).
+    threshold: float | None = None
+    # Sentences the cross-encoder judges (about 20 ms each on 2 CPUs): overall, and per part.
+    candidates: int = 7
+    part_candidates: int = 3
+    # The cheap preselection: weights of cosine and word overlap, and a small penalty per
+    # rank of the passage a sentence comes from.
+    cheap_dense: float = 0.75
+    cheap_overlap: float = 0.25
+    cheap_rank: float = 0.005
+    max_sentences: int = 3
+    # Runners-up may be weaker than the best sentence (logits), but not by much: a fact has
+    # one best sentence, while a reason ("why ...?") is spread over several.
+    runner_up_gap: float = 3.0
+    runner_up_gap_explain: float = 6.0
+    runner_up_floor: float = -5.0
+    redundant: float = 0.8  # cosine above which a runner-up repeats a chosen sentence
+    # A part of a multi-part question is supported when its best sentence reaches this logit.
+    part_min: float = -4.0
+    # Logit bonus for a sentence that names something of the asked type the question does not
+    # (a person for "who", a date for "when", a number for "how many").
+    entity_bonus: float = 2.0
+    summary_sentences: int = 3
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answerer's judgement of one question: what to quote, and the trace of why."""
+
+    chosen: tuple[Scored, ...]
+    trace: Trace
+    notes: tuple[str, ...] = ()  # sentences of our own: uncovered parts
+
+    @property
+    def refused(self) -> bool:
+        return not self.chosen
 
 
 @dataclass(frozen=True)
 class Scored:
     sentence: Sentence
-    score: float  # the cross-encoder's logit
+    score: float  # the cross-encoder's logit (plus the entity bonus when ranking)
     dense: float  # cosine similarity with the query
     cheap: float  # the preselection score: similarity and word overlap
-
-
-_EXPLAIN = re.compile(
-    r"^\s*(?:why|how come|explain|describe)\b"
-    r"|\b(?:significan\w*|notable|noteworthy|important|reason)\b",
-    re.IGNORECASE,
-)
-
-
-def asks_for_explanation(question: str) -> bool:
-    """Questions whose answer is a reason or a significance rather than one fact."""
-    return bool(_EXPLAIN.search(question))
-
-
-def refusal_text(passages: Sequence[Passage], missing: Sequence[str] = ()) -> str:
-    """Say plainly that the articles don't hold the answer, and what they do cover nearby."""
-    titles: list[str] = []
-    for p in passages:
-        label = p.title or p.text[:60]
-        if label not in titles:
-            titles.append(label)
-    text = "The articles don't cover this, so I can't answer it from them."
-    if missing:
-        names = ", ".join(missing)
-        text = f"The articles don't mention {names}, so I can't answer this from them."
-    if titles:
-        listing = "; ".join(f"“{t}”" for t in titles[:3])
-        text += f" The closest topics they do cover: {listing}."
-    return text
-
-
-def with_marker(sentence: str, n: int) -> str:
-    """Put the marker before the closing punctuation: 'It flew 1,100 km [1].'"""
-    end = len(sentence)
-    while end and sentence[end - 1] in ".!?\"'”’)":
-        end -= 1
-    if end == 0:
-        return f"{sentence} [{n}]"
-    return f"{sentence[:end]} [{n}]{sentence[end:]}"
+    part: str = ""  # the outlet of the part it was judged for
+    logit: float = 0.0  # the cross-encoder's logit alone
 
 
 class ExtractiveAnswerer:
-    """Picks 1-3 supporting sentences, drops redundant ones, cites each.
-
-    Candidate sentences are ranked cheaply (embedding similarity and word overlap), then
-    the best few are judged by the cross-encoder, whose score decides both the answer
-    and the refusal: the best sentence must reach ``min_score`` (a logit).
-    """
+    """Picks supporting sentences, drops redundant ones, cites each; refuses when unsupported."""
 
     name = "extractive"
 
@@ -98,81 +102,256 @@ class ExtractiveAnswerer:
         self,
         embedder: Embedder,
         reranker: Reranker,
-        min_score: float | None = None,
-        max_sentences: int = 3,
-        candidates: int = CANDIDATES,
+        config: AnswererConfig | None = None,
+        model: Any = None,
     ) -> None:
         self.embedder = embedder
         self.reranker = reranker
-        self.min_score = DEFAULT_MIN_SCORE if min_score is None else min_score
-        self.max_sentences = max_sentences
-        self.candidates = candidates
+        self.config = config or AnswererConfig()
+        self.model = model or load_model()
 
-    def score(
-        self, query: str, passages: Sequence[Passage], question: str | None = None
-    ) -> tuple[list[Scored], Vectors]:
-        """The best candidate sentences judged by the cross-encoder (best first), and vectors.
+    @property
+    def threshold(self) -> float:
+        t = self.config.threshold
+        return float(self.model.threshold if t is None else t)
 
-        ``query`` (with context carried over from earlier turns) preselects candidates;
-        the cross-encoder judges them against the ``question`` (its pronouns resolved),
-        which the carried-over names would only distract ("how far did it fly?").
-        """
+    # ------------------------------------------------------------------------- scoring
+    def _preselect(
+        self, query: str, sentences: list[Sentence], vectors: Vectors, limit: int
+    ) -> list[tuple[float, Sentence, float]]:
+        cfg = self.config
+        qv = self.embedder.encode([query])[0]
+        q_terms = _terms(query)
+        ranked = []
+        for sent in sentences:
+            d = float(vectors[sent.key] @ qv)
+            overlap = len(q_terms & _terms(sent.text)) / len(q_terms) if q_terms else 0.0
+            cheap = cfg.cheap_dense * d + cfg.cheap_overlap * overlap - cfg.cheap_rank * sent.rank
+            ranked.append((cheap, sent, d))
+        ranked.sort(key=lambda c: -c[0])
+        return ranked[:limit]
+
+    def _judge(
+        self, question: str, picked: list[tuple[float, Sentence, float]], part: str = ""
+    ) -> list[Scored]:
+        if not picked:
+            return []
+        logits = self.reranker.score(question, [s.text for _, s, _ in picked])
+        return [
+            Scored(s, float(x), d, c, part, float(x))
+            for (c, s, d), x in zip(picked, logits.tolist(), strict=True)
+        ]
+
+    def decide(
+        self,
+        question: str,
+        query: str,
+        passages: Sequence[Passage],
+        analysis: Question | None = None,
+    ) -> Decision:
+        """Judge the candidates, decide answerability and choose the sentences to quote."""
+        cfg = self.config
+        q = analysis or analyze(question, sorted({p.source for p in passages if p.source}))
+        vocab = Vocabulary([f"{p.title} {p.source} {p.text}" for p in passages])
+        judged = vocab.correct(q.plain)
         sentences = [s for s in passage_sentences(passages) if not looks_like_heading(s.text)]
         if not sentences:
-            return [], {}
-        vectors = self.embedder.encode([query] + [s.text for s in sentences])
-        dense = vectors[1:] @ vectors[0]
-        q_terms = content_terms(query)
-        cheap = []
-        for sent, d in zip(sentences, dense.tolist(), strict=True):
-            overlap = len(q_terms & content_terms(sent.text)) / len(q_terms) if q_terms else 0.0
-            cheap.append((0.75 * float(d) + 0.25 * overlap - 0.005 * sent.rank, sent, float(d)))
-        cheap.sort(key=lambda c: -c[0])
-        top = cheap[: self.candidates]
-        logits = self.reranker.score(question or query, [sent.text for _, sent, _ in top])
-        scored = [
-            Scored(sent, float(logit), d, c)
-            for (c, sent, d), logit in zip(top, logits.tolist(), strict=True)
+            trace = Trace(kind=q.kind, decision="refused: no sentences", question=judged)
+            return Decision((), trace)
+        vectors = dict(
+            zip(
+                (s.key for s in sentences),
+                self.embedder.encode([s.text for s in sentences]),
+                strict=True,
+            )
+        )
+        if q.kind == "summary":
+            return self._summary(q, judged, passages, sentences, vocab)
+
+        search = vocab.correct(query) if query != question else judged
+        scored = self._judge(judged, self._preselect(search, sentences, vectors, cfg.candidates))
+        part_scored: dict[str, list[Scored]] = {}
+        for part in q.parts:
+            outlet = part.sources[0]
+            if outlet in part_scored:
+                continue
+            own = [s for s in sentences if s.passage.source == outlet]
+            texts = [p.text for p in q.parts if p.sources[0] == outlet]
+            text = vocab.correct(max(texts, key=len))
+            part_scored[outlet] = sorted(
+                self._judge(text, self._preselect(text, own, vectors, cfg.part_candidates), outlet),
+                key=lambda s: -s.logit,
+            )
+        scored.sort(key=lambda s: -s.logit)
+        part_best = [
+            (part_scored[p.sources[0]][0].logit if part_scored.get(p.sources[0]) else -12.0)
+            for p in q.parts
         ]
-        scored.sort(key=lambda s: -s.score)
-        return scored, {s.key: v for s, v in zip(sentences, vectors[1:], strict=True)}
+        best_dense = max((s.dense for s in scored), default=0.0)
+        signals = measure(q, passages, vocab, [s.logit for s in scored], part_best, best_dense)
+        probability = self.model.probability(signals)
+        _, missing = name_coverage(q.plain, vocab)
+        parts = tuple(
+            PartTrace(p.text, p.sources, round(b, 3), b >= cfg.part_min)
+            for p, b in zip(q.parts, part_best, strict=True)
+        )
+        supported_parts = [p for p in parts if p.supported]
+        answerable = probability >= self.threshold or (
+            q.multi and len(supported_parts) == len(parts)
+        )
+        base = Trace(
+            kind=q.kind,
+            signals={k: round(v, 4) for k, v in signals.items()},
+            probability=round(probability, 4),
+            threshold=self.threshold,
+            missing=tuple(missing),
+            parts=parts,
+            question=judged,
+        )
+        everything = scored + [s for ps in part_scored.values() for s in ps]
+        if not answerable:
+            reason = f"refused: P(answerable) {probability:.2f} < {self.threshold:.2f}"
+            trace = replace(base, decision=reason, candidates=_trace(everything, {}, reason))
+            return Decision((), trace)
 
-    def select(self, scored: list[Scored], vectors: Vectors, question: str = "") -> list[Scored]:
-        """The best sentence and runners-up that support it and add something new."""
-        if not scored or scored[0].score < self.min_score:
-            return []
-        gap = RUNNER_UP_GAP_EXPLAIN if asks_for_explanation(question) else RUNNER_UP_GAP
-        floor = max(scored[0].score - gap, self.min_score - RUNNER_UP_SLACK)
-        chosen = [scored[0]]
-        for cand in scored[1:]:
-            if len(chosen) >= self.max_sentences or cand.score < floor:
-                break
+        chosen, why = self._select(q, scored, part_scored, vectors)
+        notes = tuple(
+            f"The articles from {p.sources[0]} don't cover this part: “{p.text}”."
+            for p in parts
+            if not p.supported
+        )
+        decision = "partly answered" if notes else "answered"
+        trace = replace(base, decision=decision, candidates=_trace(everything, why, "not chosen"))
+        return Decision(tuple(chosen), trace, notes)
+
+    # ----------------------------------------------------------------------- selection
+    def _select(
+        self,
+        q: Question,
+        scored: list[Scored],
+        part_scored: dict[str, list[Scored]],
+        vectors: Vectors,
+    ) -> tuple[list[Scored], dict[tuple[str, int, int], str]]:
+        cfg = self.config
+        ranked = sorted((self._bonus(q, s) for s in scored), key=lambda s: -s.score)
+        why: dict[tuple[str, int, int], str] = {}
+        chosen: list[Scored] = []
+
+        def repeats(cand: Scored) -> bool:
             vec = vectors[cand.sentence.key]
-            if all(float(vec @ vectors[c.sentence.key]) < REDUNDANT for c in chosen):
-                chosen.append(cand)
-        return chosen
+            return any(
+                c.sentence.key == cand.sentence.key
+                or float(vec @ vectors[c.sentence.key]) >= cfg.redundant
+                for c in chosen
+            )
 
+        if q.multi:
+            used_docs: dict[str, set[str]] = {}
+            for part in q.parts:
+                outlet = part.sources[0]
+                options = [self._bonus(q, s) for s in part_scored.get(outlet, [])]
+                options.sort(key=lambda s: -s.score)
+                taken = used_docs.setdefault(outlet, set())
+                for cand in options:
+                    if cand.logit < cfg.part_min:
+                        break
+                    # Two parts about the same outlet are two of its articles.
+                    if cand.sentence.passage.doc_id in taken or repeats(cand):
+                        continue
+                    chosen.append(cand)
+                    taken.add(cand.sentence.passage.doc_id)
+                    why[cand.sentence.key] = f"part: {outlet}"
+                    break
+            if ranked and not chosen:
+                chosen.append(ranked[0])
+                why[ranked[0].sentence.key] = "best"
+            if q.kind == "entity" and ranked and not repeats(ranked[0]):
+                chosen.insert(0, ranked[0])
+                why[ranked[0].sentence.key] = "best"
+            if q.temporal:
+                chosen.sort(key=lambda s: s.sentence.passage.published or _NO_DATE)
+            return chosen, why
+
+        if not ranked:
+            return [], why
+        chosen.append(ranked[0])
+        why[ranked[0].sentence.key] = "best"
+        gap = cfg.runner_up_gap_explain if q.kind == "explain" else cfg.runner_up_gap
+        floor = max(ranked[0].score - gap, cfg.runner_up_floor)
+        for cand in ranked[1:]:
+            if len(chosen) >= cfg.max_sentences or cand.score < floor:
+                break
+            if not repeats(cand):
+                chosen.append(cand)
+                why[cand.sentence.key] = "runner-up"
+        return chosen, why
+
+    def _bonus(self, q: Question, s: Scored) -> Scored:
+        """The entity bonus for who/which/when/how-many questions."""
+        if q.kind != "entity" or not names_asked_type(q, s.sentence.text):
+            return s
+        return replace(s, score=s.logit + self.config.entity_bonus)
+
+    def _summary(
+        self,
+        q: Question,
+        judged: str,
+        passages: Sequence[Passage],
+        sentences: list[Sentence],
+        vocab: Vocabulary,
+    ) -> Decision:
+        """The lead sentences of the article the request names (the best-matching one)."""
+        coverage, missing = name_coverage(q.plain, vocab)
+        if coverage < 0.5:
+            reason = "refused: the article asked for is not in the passages"
+            trace = Trace(kind=q.kind, decision=reason, missing=tuple(missing), question=judged)
+            return Decision((), trace)
+        doc = passages[0].doc_id
+        lead = sorted((s for s in sentences if s.passage.doc_id == doc), key=lambda s: s.start)
+        chosen = [Scored(s, 0.0, 0.0, 0.0) for s in lead[: self.config.summary_sentences]]
+        why = {s.sentence.key: "lead" for s in chosen}
+        trace = Trace(
+            kind=q.kind,
+            decision="answered",
+            candidates=_trace(chosen, why, ""),
+            question=judged,
+            missing=tuple(missing),
+        )
+        return Decision(tuple(chosen), trace)
+
+    # ------------------------------------------------------------------------- answer
     def generate(
-        self, question: str, query: str, passages: Sequence[Passage]
+        self,
+        question: str,
+        query: str,
+        passages: Sequence[Passage],
+        analysis: Question | None = None,
     ) -> Iterator[str | Answer]:
         """Yield the answer sentence by sentence, then the full Answer."""
-        missing = missing_entities(question, passages)
-        chosen = [] if missing else self.select(*self.score(query, passages, question), question)
-        if not chosen:
-            text = refusal_text(passages, missing)
+        decision = self.decide(question, query, passages, analysis)
+        if decision.refused:
+            text = refusal_text(passages, decision.trace.missing)
             yield text
             yield Answer(
-                text=text, refused=True, query=query, passages=tuple(passages), answerer=self.name
+                text=text,
+                refused=True,
+                query=query,
+                passages=tuple(passages),
+                answerer=self.name,
+                trace=decision.trace,
             )
             return
         citations: list[Citation] = []
         pieces: list[str] = []
-        for item in chosen:
+        for item in decision.chosen:
             n = len(citations) + 1
-            citations.append(citation(n, item.sentence, _sigmoid(item.score)))
+            citations.append(citation(n, item.sentence, _sigmoid(item.logit)))
             piece = with_marker(item.sentence.text, n)
             pieces.append(piece)
             yield piece if len(pieces) == 1 else " " + piece
+        for note in decision.notes:
+            pieces.append(note)
+            yield " " + note
         yield Answer(
             text=" ".join(pieces),
             citations=tuple(citations),
@@ -180,7 +359,58 @@ class ExtractiveAnswerer:
             query=query,
             passages=tuple(passages),
             answerer=self.name,
+            unsupported=tuple(p.text for p in decision.trace.parts if not p.supported),
+            trace=decision.trace,
         )
+
+
+_NO_DATE = dt.date.max
+
+
+def names_asked_type(q: Question, sentence: str) -> bool:
+    """The sentence names something of the type the question asks for, and the question
+    does not already name it: a person for "who", a date for "when", a number for "how many"."""
+    asks = q.asks
+    if asks == "when" or (
+        asks.startswith("what") and asks.split()[-1] in ("time", "day", "date", "year", "month")
+    ):
+        return bool(TIME_WORDS.search(sentence))
+    if asks.startswith("how"):
+        return bool(NUMBER.search(sentence))
+    asked = set(words(q.plain))
+    return any(not set(words(n)) <= asked for n in names(sentence))
+
+
+def _terms(text: str) -> set[str]:
+    from ..text import content_terms
+
+    return content_terms(text)
+
+
+def _trace(
+    scored: Sequence[Scored], why: dict[tuple[str, int, int], str], dropped: str
+) -> tuple[Candidate, ...]:
+    out: list[Candidate] = []
+    seen: set[tuple[str, int, int, str]] = set()
+    for s in scored:
+        key = (*s.sentence.key, s.part)
+        if key in seen:
+            continue
+        seen.add(key)
+        reason = why.get(s.sentence.key, dropped)
+        out.append(
+            Candidate(
+                text=s.sentence.text,
+                doc_id=s.sentence.passage.doc_id,
+                start=s.sentence.start,
+                end=s.sentence.end,
+                score=round(s.logit, 3),
+                kept=s.sentence.key in why,
+                reason=reason,
+                part=s.part,
+            )
+        )
+    return tuple(out)
 
 
 def _sigmoid(x: float) -> float:

@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING, Any
 from ..chunking import sentence_spans
 from ..config import Settings
 from ..errors import ConfigError, LLMError
+from ..text import MARKER_GROUP, content_terms, looks_like_heading, strip_markers
 from ..types import Answer, Citation, Passage
-from .citations import Sentence, citation, passage_sentences, strip_markers
-from .extractive import ExtractiveAnswerer, refusal_text
+from .answerability import name_coverage
+from .citations import Sentence, citation, passage_sentences
+from .extractive import AnswererConfig, ExtractiveAnswerer, refusal_text
 from .prompts import (
     DECLINE,
     THINKING,
@@ -36,7 +38,7 @@ from .prompts import (
     clean_query,
     condense_messages,
 )
-from .text import content_terms, looks_like_heading, missing_entities
+from .question import Question, Vocabulary
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -53,7 +55,6 @@ if TYPE_CHECKING:
 MIN_SUPPORT = 0.45
 
 # "[1]", "[2, 3]", "[2][3]" and "[2] [3]" all occur in model output.
-_MARKER_GROUP = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
 _NUMBER = re.compile(r"\d{1,3}")
 _FIGURE = re.compile(r"\d[\d,.]*\d|\d")
 # Markers placed after the full stop ("... km. [1]") would be split off into the next
@@ -118,7 +119,9 @@ class LLMAnswerer:
                 s = self.settings
                 embedder = self._embedder or get_embedder(s.embed_model, s.batch_size, s.cache_dir)
                 reranker = self._reranker or get_reranker(self.settings.rerank_model)
-                self._judge = ExtractiveAnswerer(embedder, reranker, self.settings.min_score)
+                self._judge = ExtractiveAnswerer(
+                    embedder, reranker, AnswererConfig(threshold=self.settings.answer_threshold)
+                )
             return self._judge
 
     def condense(self, question: str, turns: Sequence[Turn]) -> str:
@@ -132,12 +135,16 @@ class LLMAnswerer:
         return clean_query(reply) or condense(question, turns)
 
     def generate(
-        self, question: str, query: str, passages: Sequence[Passage]
+        self,
+        question: str,
+        query: str,
+        passages: Sequence[Passage],
+        analysis: Question | None = None,
     ) -> Iterator[str | Answer]:
         """Yield the model's reply as it streams, then the checked :class:`Answer`."""
-        missing = missing_entities(question, passages)
-        if missing or not self.judge.select(*self.judge.score(query, passages)):
-            yield from self._refuse(query, passages, missing)
+        decision = self.judge.decide(question, query, passages, analysis)
+        if decision.refused:
+            yield from self._refuse(query, passages, decision.trace.missing)
             return
         raw: list[str] = []
         shown = False
@@ -380,7 +387,7 @@ def is_decline(reply: str, n_passages: int) -> bool:
         return True
     has_citation = any(
         1 <= int(n) <= n_passages
-        for group in _MARKER_GROUP.findall(reply)
+        for group in MARKER_GROUP.findall(reply)
         for n in _NUMBER.findall(group)
     )
     return not has_citation and (DECLINE in text.upper() or bool(_DECLINE_PHRASES.match(text)))
@@ -392,7 +399,7 @@ def split_claims(text: str, n_passages: int) -> list[_Claim]:
     for start, end in sentence_spans(text):
         sentence = text[start:end]
         cited: list[int] = []
-        for group in _MARKER_GROUP.findall(sentence):
+        for group in MARKER_GROUP.findall(sentence):
             for number in _NUMBER.findall(group):
                 n = int(number)
                 if 1 <= n <= n_passages and n not in cited:
@@ -405,7 +412,7 @@ def unstated_facts(statement: str, cited: Sequence[Passage]) -> list[str]:
     """Names and numbers in ``statement`` that none of the cited passages mention."""
     if not cited:
         return []
-    missing = missing_entities(statement, cited)
+    missing = name_coverage(statement, Vocabulary([p.text for p in cited]))[1]
     haystack = " ".join(p.text for p in cited).replace(",", "")
     for figure in _FIGURE.findall(statement):
         if figure.replace(",", "") not in haystack:
@@ -419,7 +426,7 @@ def _normalise_markers(text: str) -> str:
     def split_group(m: re.Match[str]) -> str:
         return "".join(f"[{n}]" for n in _NUMBER.findall(m.group(1)))
 
-    text = _MARKER_GROUP.sub(split_group, text)
+    text = MARKER_GROUP.sub(split_group, text)
     text = re.sub(r"\](\s+)\[", "][", text)
     return _TRAILING_MARKERS.sub(lambda m: f" {m.group(2).strip()}{m.group(1)}", text)
 

@@ -11,8 +11,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from ..text import strip_markers
 from ..types import Passage
-from .citations import strip_markers
 
 if TYPE_CHECKING:
     from langchain_core.messages import BaseMessage

@@ -1,4 +1,5 @@
-"""Refusal calibration: the cross-encoder logit that decides refusals, per kind of case."""
+"""Refusal calibration: P(answerable) per kind of case, and the refusals each operating point
+(``RAG_ANSWER_THRESHOLD``) would give. Read from each answer's trace, never re-scored."""
 
 from __future__ import annotations
 
@@ -10,14 +11,20 @@ from . import metrics as m
 if TYPE_CHECKING:
     from .runner import CaseResult
 
-SWEEP = (-4.0, -3.0, -2.0, -1.0, 0.0, 1.0)  # RAG_MIN_SCORE values whose refusals are reported
+SWEEP = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def refused_at(result: CaseResult, threshold: float) -> bool:
+    """Would the answerer refuse this case at ``threshold``? (A multi-part question whose
+    parts are all supported is answered whatever the threshold.)"""
+    if result.probability is None:
+        return result.refused
+    return result.probability < threshold and not result.parts_supported
 
 
 def calibration(results: Sequence[CaseResult]) -> dict[str, Any]:
-    """The best sentence's cross-encoder logit for answerable vs unanswerable cases, and the
-    refusals each RAG_MIN_SCORE would give (a refusal also happens when a named entity of
-    the question is missing from the passages, whatever the threshold)."""
-    scored = [r for r in results if r.top_logit is not None or r.refused]
+    """The distribution of P(answerable) for answerable vs unanswerable cases, and the sweep."""
+    scored = [r for r in results if r.probability is not None or r.refused]
     if not scored:
         return {}
 
@@ -28,20 +35,16 @@ def calibration(results: Sequence[CaseResult]) -> dict[str, Any]:
         }
 
     groups = {
-        "answerable": [r.top_logit for r in scored if r.answerable and r.top_logit is not None],
+        "answerable": [r.probability for r in scored if r.answerable and r.probability is not None],
         "unanswerable": [
-            r.top_logit for r in scored if not r.answerable and r.top_logit is not None
+            r.probability for r in scored if not r.answerable and r.probability is not None
         ],
     }
     sweep = []
     for t in SWEEP:
-        refused = [r.missing_entities or r.top_logit is None or r.top_logit < t for r in scored]
-        sweep.append({"min_score": t, **m.refusals([not r.answerable for r in scored], refused)})
+        refused = [refused_at(r, t) for r in scored]
+        sweep.append({"threshold": t, **m.refusals([not r.answerable for r in scored], refused)})
     return {
         "distribution": {k: dist([v for v in vals if v is not None]) for k, vals in groups.items()},
-        "missing_entity_refusals": {
-            "answerable": sum(1 for r in scored if r.answerable and r.missing_entities),
-            "unanswerable": sum(1 for r in scored if not r.answerable and r.missing_entities),
-        },
         "sweep": sweep,
     }

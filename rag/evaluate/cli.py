@@ -28,6 +28,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         "--modes", default=None, help="retrieval modes to compare: dense,lexical,hybrid,rerank"
     )
     p.add_argument("--limit", type=int, default=None, help="only the first N cases")
+    p.add_argument(
+        "--split",
+        choices=("tune", "test", "all"),
+        default=None,
+        help="only the tuning or the test part of the suite's recorded split",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
 
@@ -60,6 +66,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         compare=_names(args.compare),
         modes=_names(args.modes),
         progress=not args.quiet and sys.stderr.isatty(),
+        split=args.split,
     )
     if args.baseline:
         apply_baseline(report, args.baseline)

@@ -203,7 +203,7 @@ def render_html(report: Report) -> str:
         )
     cal = report.calibration
     if cal:
-        p.append("<h2>Refusal threshold (top cross-encoder logit)</h2>")
+        p.append("<h2>Refusal threshold (P(answerable), RAG_ANSWER_THRESHOLD)</h2>")
         dist = cal["distribution"]
         qs = [k for k in next(iter(dist.values())) if k != "n"]
         p.append(
@@ -214,10 +214,10 @@ def render_html(report: Report) -> str:
         )
         p.append(
             _table(
-                ["RAG_MIN_SCORE", "refusal precision", "refusal recall", "false refusals"],
+                ["threshold", "refusal precision", "refusal recall", "false refusals"],
                 [
                     [
-                        f"{r['min_score']:+.0f}",
+                        f"{r['threshold']:.1f}",
                         fmt(r["refusal_precision"]),
                         fmt(r["refusal_recall"]),
                         fmt(r["false_refusal_rate"]),

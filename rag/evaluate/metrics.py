@@ -11,10 +11,11 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
+from ..text import CLOSERS as _CLOSERS
+from ..text import MARKER, NOTE, strip_markers
 from .suite import Alternatives
 
-_MARKER = re.compile(r"\s*\[(\d{1,3})\]")
-_CLOSERS = ".!?\"'”’)"
+_MARKER = re.compile(r"\s*" + MARKER.pattern)
 # Typographic variants that should not decide whether a phrase matches.
 _FOLD = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-", "\u00a0": " "})
 
@@ -44,10 +45,6 @@ def contains(haystack: str, needle: str) -> bool:
     """``needle`` occurs in ``haystack``, ignoring case, whitespace and quote styles."""
     n = compact(needle)
     return bool(n) and n in compact(haystack)
-
-
-def strip_markers(text: str) -> str:
-    return " ".join(_MARKER.sub("", text).split())
 
 
 def _same_article(alt: str, item: Located) -> bool:
@@ -167,7 +164,8 @@ def faithfulness(
     Without ``judge`` a sentence must be contained in one of its cited quotes (extractive
     answers are verbatim); a ``judge(sentence, quotes)`` decides for generated answers.
     """
-    pieces = answer_sentences(text)
+    # The answerer's own notes ("The articles from X don't cover this part") quote nothing.
+    pieces = [(s, n) for s, n in answer_sentences(text) if n or not NOTE.match(s)]
     if not pieces:
         return None
     ok = 0
@@ -193,6 +191,16 @@ def refusals(should_refuse: Sequence[bool], refused: Sequence[bool]) -> dict[str
         "refusal_recall": tp / (tp + fn) if tp + fn else None,
         "false_refusal_rate": fp / answerable if answerable else None,
     }
+
+
+def yes_no(text: str) -> str:
+    """ "yes" or "no" when the answer opens with it, else ""."""
+    first = fold(strip_markers(text))[:4]
+    if first.startswith("yes") and not first[3:4].isalpha():
+        return "yes"
+    if first.startswith("no") and not first[2:3].isalpha():
+        return "no"
+    return ""
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:

@@ -169,11 +169,11 @@ def print_report(report: Report, console: Any = None) -> None:
 
     sweep = report.calibration.get("sweep") or []
     if sweep:
-        cal = Table(title="refusals by RAG_MIN_SCORE (top cross-encoder logit)")
-        for col in ("min_score", "refusal_precision", "refusal_recall", "false_refusal_rate"):
+        cal = Table(title="refusals by RAG_ANSWER_THRESHOLD (P(answerable) below it)")
+        for col in ("threshold", "refusal_precision", "refusal_recall", "false_refusal_rate"):
             cal.add_column(col, justify="right")
         for row in sweep:
-            cal.add_row(f"{row['min_score']:+.0f}", *[fmt(row[c]) for c in list(row)[1:]])
+            cal.add_row(f"{row['threshold']:.1f}", *[fmt(row[c]) for c in list(row)[1:]])
         console.print(cal)
 
     failing = report.failures

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -44,6 +43,11 @@ class CaseResult:
     history: list[list[str]] = field(default_factory=list)
     top_logit: float | None = None
     missing_entities: bool = False
+    # The answerer's decision as its trace recorded it (fitting reads these).
+    probability: float | None = None
+    signals: dict[str, float] = field(default_factory=dict)
+    parts_supported: bool = False
+    decision: str = ""
     naive: dict[str, Any] = field(default_factory=dict)
     modes: dict[str, Metrics] = field(default_factory=dict)
 
@@ -94,11 +98,6 @@ def _located(passages: Sequence[Passage]) -> list[tuple[str, Passage]]:
     return [(p.text, p) for p in passages]
 
 
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-12), 1 - 1e-12)
-    return math.log(p / (1 - p))
-
-
 def _passage_view(p: Passage) -> dict[str, Any]:
     return {"title": p.title, "url": p.url, "doc_id": p.doc_id, "score": p.score, "text": p.text}
 
@@ -117,6 +116,11 @@ def score_answer(
     if case.answerable and answer.refused:
         precision = None
     phrases = m.key_phrases(case.must_contain, "" if answer.refused else answer.text)
+    # A question about several articles is answered only when every one of them is cited.
+    multi = case.answerable and len(case.sources) >= 2
+    all_cited = float(not answer.refused and cite_recall == 1.0) if multi else None
+    said = m.yes_no(answer.text) if not answer.refused else ""
+    yes_no = float(said == case.yes_no) if case.yes_no else None
     out: Metrics = {
         "recall": recall,
         "mrr": mrr,
@@ -127,7 +131,14 @@ def score_answer(
         "context_key_phrases": m.key_phrases(
             case.must_contain, " ".join(p.text for p in answer.passages)
         ),
-        "answer_correct": _correct(case, phrases, answer.refused),
+        "answer_correct": _correct(case, phrases, answer.refused, all_cited, yes_no),
+        "evidence_cited": all_cited,
+        "yes_no_correct": yes_no,
+        "entity_answered": phrases if case.must_contain and not answer.refused else None,
+        "strict_correct": _strict(case, phrases, answer),
+        "partial_flagged": float(not answer.refused and bool(answer.unsupported))
+        if case.partial
+        else None,
         "similarity": None,
         "faithfulness": None,
     }
@@ -141,16 +152,40 @@ def score_answer(
     return out
 
 
-def _correct(case: Case, phrases: float | None, refused: bool) -> float | None:
+def _correct(
+    case: Case,
+    phrases: float | None,
+    refused: bool,
+    all_cited: float | None = None,
+    yes_no: float | None = None,
+) -> float | None:
+    """Right, or rightly refused. A yes/no question needs the right word and every evidence
+    article cited; an entity question needs the entity; a refusal of either is wrong."""
     if not case.answerable:
         return float(refused)
+    if refused:
+        return 0.0
+    if case.yes_no:
+        return float(yes_no == 1.0 and all_cited in (None, 1.0))
     if phrases is None:
-        return None  # retrieval-only case
-    return float(phrases == 1.0 and not refused)
+        return None if all_cited is None else all_cited
+    return float(phrases == 1.0)
 
 
-def passed(case: Case, scores: Metrics) -> bool:
-    """The answer is right (or rightly refused), else at least some support was retrieved."""
+def _strict(case: Case, phrases: float | None, answer: Answer) -> float | None:
+    """A quiz answer holds the right choice and none of the wrong ones."""
+    if not case.wrong:
+        return None
+    if answer.refused or phrases != 1.0:
+        return 0.0
+    return float(not any(m.key_phrases(((w,),), answer.text) for w in case.wrong))
+
+
+def passed(case: Case, scores: Metrics, refused: bool = False) -> bool:
+    """The answer is right, or rightly refused. Refusing an answerable question never passes;
+    a case scored on retrieval only passes when some support was retrieved."""
+    if case.answerable and refused:
+        return False
     if scores.get("answer_correct") is not None:
         return scores["answer_correct"] == 1.0
     recall = scores.get("recall")
@@ -215,11 +250,13 @@ def run_suite(
     modes: Sequence[str] | None = None,
     index_dir: Path | None = None,
     progress: bool = False,
+    split: str | None = None,
 ) -> Report:
     """Run the suite at ``path`` and score every case.
 
     ``compare`` and ``modes`` default to the suite file's own; ``index_dir`` defaults to
     ``<RAG_INDEX_DIR>/evals/<suite name>``, synced (cheaply, when unchanged) on every run.
+    ``split`` picks the ``tune`` or ``test`` part of the suite's recorded split.
 
     >>> report = run_suite("evals/seed.yaml", limit=5); report.aggregates["ours"]["recall"]
     """
@@ -238,20 +275,22 @@ def run_suite(
     s = suite_settings(suite, settings or Settings.from_env(), index_dir)
     if k:
         s = s.replace(k=k)
-    cases = suite.cases[:limit] if limit else suite.cases
+    cases = suite.part(split)
+    cases = cases[:limit] if limit else cases
     corpus = list(suite.corpus) or [s.corpus_dir]
     rag.ingest(corpus, settings=s)
 
     from ..models import get_reranker
     from ..pipeline import get_pipeline
     from ..retrieval import Retriever
+    from ..text import strip_markers
 
     pipeline = get_pipeline(s)
     embedder = pipeline.index.embedder
     reranker = get_reranker(s.rerank_model)
 
     def similarity(a: str, b: str) -> float:
-        vecs = embedder.encode([m.strip_markers(a), b])
+        vecs = embedder.encode([strip_markers(a), b])
         return float(vecs[0] @ vecs[1])
 
     def judge(sentence: str, quotes: list[str]) -> bool:
@@ -274,7 +313,6 @@ def run_suite(
         name: [] for name in [*modes, *(["naive"] if naive_in_modes else [])]
     }
     mode_latency: dict[str, list[float]] = {name: [] for name in mode_rows}
-    answerer = pipeline.answerer()
     with progress_bar(progress, len(cases), suite.name) as tick:
         for case in cases:
             # Latencies are measured without remembered embeddings: every case pays for
@@ -284,7 +322,7 @@ def run_suite(
             answer = rag.answer(case.question, list(case.history) or None, settings=s)
             latency = time.perf_counter() - t0
             scores = score_answer(case, answer, similarity, judge)
-            scores["passed"] = float(passed(case, scores))
+            scores["passed"] = float(passed(case, scores, answer.refused))
             ours.append(scores)
             result = CaseResult(
                 id=case.id,
@@ -305,15 +343,13 @@ def run_suite(
                 reference=case.reference,
                 history=[list(t) for t in case.history],
             )
-            if answer.answerer == "extractive" and answer.passages:
-                from ..answering.text import missing_entities
-
-                result.missing_entities = bool(missing_entities(case.question, answer.passages))
-                if answer.citations:
-                    result.top_logit = _logit(answer.citations[0].score)
-                else:
-                    best = answerer.score(answer.query, answer.passages)[0]  # type: ignore[attr-defined]
-                    result.top_logit = best[0].score if best else None
+            trace = answer.trace
+            result.missing_entities = bool(trace.missing)
+            result.top_logit = trace.signals.get("ce_best")
+            result.probability = trace.probability
+            result.signals = dict(trace.signals)
+            result.parts_supported = bool(trace.parts) and all(p.supported for p in trace.parts)
+            result.decision = trace.decision
             for name, retriever in retrievers.items():
                 embedder.forget_recent()
                 t1 = time.perf_counter()
@@ -363,7 +399,8 @@ def run_suite(
             "answerer": s.answerer,
             "embed_model": s.embed_model,
             "rerank": s.rerank,
-            "min_score": s.min_score,
+            "answer_threshold": s.answer_threshold,
+            "split": split or "all",
             "index_dir": str(s.index_dir),
             "limit": limit,
             "compare": list(compare),
@@ -394,6 +431,11 @@ def _score_naive(
         "key_phrases": phrases,
         "context_key_phrases": m.key_phrases(case.must_contain, " ".join(p.text for p in passages)),
         "answer_correct": _correct(case, phrases, False),
+        "evidence_cited": None,
+        "yes_no_correct": None,
+        "entity_answered": phrases if case.must_contain else None,
+        "strict_correct": None,
+        "partial_flagged": None,
         "similarity": similarity(answer, case.reference)
         if case.answerable and case.reference and answer
         else None,

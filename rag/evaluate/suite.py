@@ -2,8 +2,9 @@
 
 A YAML suite is a mapping with ``cases:`` (and optionally ``name``, ``corpus``, ``k``,
 ``compare``, ``modes``), or a bare list of cases; a JSONL suite holds one case per line.
-A suite with ``benchmark: multihop-rag`` instead builds its cases from the MultiHop-RAG
-files (see ``evals/README.md``).
+A suite with ``benchmark: multihop-rag`` (or ``realtimeqa``) instead builds its cases from
+that benchmark's files, and ``split: FILE`` names the recorded tuning/test split of its cases
+(see ``evals/README.md``).
 """
 
 from __future__ import annotations
@@ -29,10 +30,26 @@ CASE_FIELDS = frozenset(
         "facts",
         "answerable",
         "tags",
+        "yes_no",
+        "partial",
+        "wrong",
+        "as_of",
     ]
 )
 SUITE_FIELDS = frozenset(
-    ["name", "corpus", "k", "compare", "modes", "cases", "benchmark", "data", "articles", "queries"]
+    [
+        "name",
+        "corpus",
+        "k",
+        "compare",
+        "modes",
+        "cases",
+        "benchmark",
+        "data",
+        "articles",
+        "queries",
+        "split",
+    ]
 )
 KNOWN_MODES = ("dense", "lexical", "hybrid", "rerank")
 KNOWN_COMPARE = ("naive",)
@@ -57,6 +74,10 @@ class Case:
     facts: tuple[str, ...] = ()
     answerable: bool = True
     tags: tuple[str, ...] = ()
+    yes_no: str = ""  # "yes" or "no" when the answer must say which
+    partial: bool = False  # one part is answerable, the answer must say which part is not
+    wrong: tuple[str, ...] = ()  # wrong choices of a quiz question: the strict score
+    as_of: str = ""  # the date the question was asked (YYYY-MM-DD)
 
 
 @dataclass(frozen=True)
@@ -71,6 +92,24 @@ class Suite:
     compare: tuple[str, ...] = ()
     modes: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    split: Path | None = None  # the recorded tuning/test split of the cases
+
+    def part(self, name: str | None) -> tuple[Case, ...]:
+        """The cases of one part of the recorded split (``tune`` or ``test``); all for None."""
+        if not name or name == "all":
+            return self.cases
+        from .splits import read_split
+
+        if self.split is None:
+            raise SuiteError(
+                f"{self.path}: --split {name} needs a recorded split: add 'split: FILE' "
+                f"(made once by evals/make_splits.py)"
+            )
+        ids = read_split(self.split, [c.id for c in self.cases])
+        if name not in ids:
+            raise SuiteError(f"--split {name!r}: use tune, test or all")
+        wanted = set(ids[name])
+        return tuple(c for c in self.cases if c.id in wanted)
 
 
 def _where(path: Path, index: int, case_id: str | None) -> str:
@@ -145,6 +184,15 @@ def parse_case(raw: Any, index: int, path: Path) -> Case:
     answerable = raw.get("answerable", True)
     if not isinstance(answerable, bool):
         raise SuiteError(f"{where}: field 'answerable' must be true or false")
+    partial = raw.get("partial", False)
+    if not isinstance(partial, bool):
+        raise SuiteError(f"{where}: field 'partial' must be true or false")
+    yes_no = str(raw.get("yes_no", "") or "").strip().lower()
+    if yes_no and yes_no not in YES_NO:
+        raise SuiteError(f'{where}: field \'yes_no\' must be "yes" or "no"')
+    as_of = raw.get("as_of", "")
+    if as_of and _parse_day(as_of) is None:
+        raise SuiteError(f"{where}: field 'as_of' must be a date (YYYY-MM-DD)")
     reference = raw.get("reference", "")
     if not isinstance(reference, str):
         raise SuiteError(f"{where}: field 'reference' must be a string")
@@ -156,7 +204,7 @@ def parse_case(raw: Any, index: int, path: Path) -> Case:
             f"{where}: field {field_name!r} makes no sense with answerable: false "
             f"(the expected behaviour is a refusal)"
         )
-    if answerable and not (must or sources or reference.strip()):
+    if answerable and not (must or sources or reference.strip() or yes_no):
         raise SuiteError(
             f"{where}: field 'must_contain' is missing: an answerable case needs "
             f"must_contain, sources or reference to be scored"
@@ -171,7 +219,17 @@ def parse_case(raw: Any, index: int, path: Path) -> Case:
         facts=_strings(raw.get("facts", []), where, "facts"),
         answerable=answerable,
         tags=_strings(raw.get("tags", []), where, "tags"),
+        yes_no=yes_no,
+        partial=partial,
+        wrong=_strings(raw.get("wrong", []), where, "wrong"),
+        as_of=str(as_of or ""),
     )
+
+
+def _parse_day(value: Any) -> Any:
+    from ..dates import parse_date
+
+    return parse_date(value)
 
 
 def _choices(value: Any, known: Sequence[str], path: Path, name: str) -> tuple[str, ...]:
@@ -226,20 +284,23 @@ def load_suite(path: str | Path) -> Suite:
     compare = _choices(header.get("compare", []), KNOWN_COMPARE, path, "compare")
     modes = _choices(header.get("modes", []), KNOWN_MODES, path, "modes")
 
+    split = (path.parent / str(header["split"])).resolve() if header.get("split") else None
     if header.get("benchmark") is not None:
-        from .multihop import multihop_cases
+        from .benchmarks import BENCHMARKS
 
-        if header["benchmark"] != "multihop-rag":
+        build = BENCHMARKS.get(str(header["benchmark"]))
+        if build is None:
             raise SuiteError(
-                f"{path}: unknown benchmark {header['benchmark']!r}; known: multihop-rag"
+                f"{path}: unknown benchmark {header['benchmark']!r}; "
+                f"known: {', '.join(sorted(BENCHMARKS))}"
             )
         data_dir = (path.parent / str(header.get("data", "."))).resolve()
-        articles, cases = multihop_cases(
+        articles, cases = build(
             data_dir,
             str(header.get("articles", "articles.jsonl")),
             str(header.get("queries", "queries-dev.jsonl")),
         )
-        return Suite(name, path, cases, (articles,), k, compare, modes)
+        return Suite(name, path, cases, (articles,), k, compare, modes, split=split)
 
     if not isinstance(raw_cases, list) or not raw_cases:
         raise SuiteError(f"{path}: the suite has no cases (put them under 'cases:')")
@@ -259,4 +320,4 @@ def load_suite(path: str | Path) -> Suite:
         for c in corpus:
             if not c.exists():
                 raise SuiteError(f"{path}: field 'corpus' names {c}, which does not exist")
-    return Suite(name, path, cases, corpus, k, compare, modes)
+    return Suite(name, path, cases, corpus, k, compare, modes, split=split)

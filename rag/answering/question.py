@@ -1,0 +1,230 @@
+"""What a question asks: its kind, the parts it names, and words matched despite typos.
+
+``analyze("Did both The Verge and Wired report ...?", outlets)`` finds the outlets it names
+(each a part that needs its own evidence), whether it is a yes/no, entity, summary or
+explanation question, and whether it compares or orders things in time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from ..text import content_words, stem, strip_filler, words
+
+# The first words of a question, mapped to the kind of answer it wants.
+_ENTITY = re.compile(
+    r"^\s*(?:(?:and|so|then|but)\s+)?(?P<w>who|whom|whose|which|where|when|what\s+(?:time|day|date|year|"
+    r"month|company|companies|firm|organi[sz]ation|country|city|team|person|player|network|"
+    r"platform|brand|group|agency|event|name|product|app|service|state|nation|website|show|"
+    r"film|movie|book|band|club|school|university|court|party|individual|entity)"
+    r"|how\s+(?:many|much|far|long|old|big|tall|often))\b",
+    re.IGNORECASE,
+)
+_YES_NO = re.compile(
+    r"^\s*(?:and\s+|so\s+)?(?:did|does|do|is|was|were|are|has|have|had|can|could|will|would|"
+    r"should)\b",
+    re.IGNORECASE,
+)
+_SUMMARY = re.compile(
+    r"^\s*(?:please\s+)?(?:summari[sz]e|sum up|give (?:me )?(?:a |the )?(?:summary|gist|overview)"
+    r"|what(?:'s| is| are)\s+(?:the|this|that|these)\s+(?:\w+\s+){0,4}?(?:article|story|report|"
+    r"piece|news)s?\s+(?:about|on)\b|what\s+(?:does|do)\s+(?:the|this)\s+(?:\w+\s+){0,4}?"
+    r"(?:article|story|report|piece)s?\s+(?:say|cover|report)\s*\??\s*$|tl;?dr)",
+    re.IGNORECASE,
+)
+_EXPLAIN = re.compile(
+    r"^\s*(?:why|how come|explain|describe)\b"
+    r"|\b(?:significan\w*|notable|noteworthy|important|reason)\b",
+    re.IGNORECASE,
+)
+_TEMPORAL = re.compile(r"\b(?:before|after|earlier|later|prior to|since|then|first)\b", re.I)
+_COMPARISON = re.compile(
+    r"\b(?:both|while|whereas|compared?|comparison|differ\w*|same|consisten\w*|"
+    r"inconsisten\w*|agree|contrast|versus|vs\.?|similar\w*|each)\b",
+    re.IGNORECASE,
+)
+_QUOTES = "'\"‘’“”"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One thing a multi-part question names: an outlet, with the words asked of it."""
+
+    text: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as the answerer sees it."""
+
+    text: str  # as asked (pronouns resolved)
+    plain: str  # without filler ("in the article")
+    kind: str  # "entity", "yes_no", "summary", "explain" or "other"
+    asks: str  # the wh-phrase of an entity question ("who", "what company", "how many")
+    parts: tuple[Part, ...] = ()
+    temporal: bool = False
+    comparison: bool = False
+
+    @property
+    def multi(self) -> bool:
+        return len(self.parts) >= 2
+
+
+def kind_of(question: str) -> tuple[str, str]:
+    """The kind of answer wanted, and the wh-phrase for entity questions."""
+    if _SUMMARY.search(question):
+        return "summary", ""
+    if m := _ENTITY.search(question):
+        return "entity", " ".join(m.group("w").lower().split())
+    if _EXPLAIN.search(question):
+        return "explain", ""
+    if _YES_NO.search(question):
+        return "yes_no", ""
+    return "other", ""
+
+
+def outlet_mentions(question: str, outlets: Iterable[str]) -> list[tuple[int, int, str]]:
+    """(start, end, outlet) of each outlet the question names, in order, not overlapping."""
+    found: list[tuple[int, int, str]] = []
+    lowered = question.lower()
+    for outlet in sorted({o for o in outlets if o.strip()}, key=len, reverse=True):
+        forms = {outlet.lower()}
+        if outlet.lower().startswith("the "):
+            forms.add(outlet.lower()[4:])
+        for form in forms:
+            if len(form) < 3:
+                continue
+            for m in re.finditer(rf"(?<!\w){re.escape(form)}(?!\w)", lowered):
+                if not any(s < m.end() and m.start() < e for s, e, _ in found):
+                    found.append((m.start(), m.end(), outlet))
+    return sorted(found)
+
+
+def split_parts(question: str, outlets: Iterable[str], min_words: int = 4) -> tuple[Part, ...]:
+    """The question's parts, one per outlet mention, each with the words asked of it.
+
+    A part's words run from its outlet's mention to the next one; a part with fewer than
+    ``min_words`` content words shares the next part's words ("'The Age' and 'TechCrunch'
+    articles imply ..."), and the last one's are carried back to any still empty.
+    """
+    mentions = outlet_mentions(question, outlets)
+    if not mentions:
+        return ()
+    spans: list[tuple[str, str]] = []
+    for i, (start, _, outlet) in enumerate(mentions):
+        begin = 0 if i == 0 else start
+        end = mentions[i + 1][0] if i + 1 < len(mentions) else len(question)
+        spans.append((outlet, question[begin:end]))
+    outlet_words = {w for o in outlets for w in words(o)}
+
+    def content(text: str) -> int:
+        return len([w for w in content_words(text) if w not in outlet_words])
+
+    texts = [t for _, t in spans]
+    for i in range(len(texts) - 2, -1, -1):
+        if content(texts[i]) < min_words:
+            texts[i] = texts[i] + texts[i + 1]
+    if content(texts[-1]) < min_words:
+        texts[-1] = question
+    parts = [
+        Part(" ".join(t.strip(" ,;" + _QUOTES).split()), (o,))
+        for (o, _), t in zip(spans, texts, strict=True)
+    ]
+    return tuple(parts)
+
+
+def analyze(question: str, outlets: Sequence[str] = ()) -> Question:
+    """Kind, parts and flags of ``question`` (``outlets``: the outlet names in the index)."""
+    plain = strip_filler(question)
+    kind, asks = kind_of(plain)
+    parts = split_parts(plain, outlets)
+    return Question(
+        text=question,
+        plain=plain,
+        kind=kind,
+        asks=asks,
+        parts=parts if len(parts) >= 2 else (),
+        temporal=bool(_TEMPORAL.search(plain)),
+        comparison=bool(_COMPARISON.search(plain)),
+    )
+
+
+# ------------------------------------------------------------------------ typo tolerance
+# Words that mean the same place or people, so "American" finds "United States".
+_ALIASES = {
+    "american": ("us", "u.s", "united states", "america", "washington"),
+    "americans": ("us", "united states", "america"),
+    "america": ("us", "united states"),
+    "us": ("united states", "american", "america"),
+    "british": ("uk", "britain", "united kingdom"),
+    "britain": ("uk", "united kingdom", "british"),
+    "uk": ("britain", "united kingdom", "british"),
+    "pyongyang": ("north korea",),
+    "dprk": ("north korea",),
+}
+
+
+def _fuzzy_equal(a: str, b: str) -> bool:
+    """One word matches another despite a typo or an ending ("misile"/"missile", "Korean")."""
+    if a == b:
+        return True
+    if min(len(a), len(b)) >= 5 and (a.startswith(b) or b.startswith(a)):
+        return abs(len(a) - len(b)) <= 3
+    if min(len(a), len(b)) < 4 or abs(len(a) - len(b)) > 1:
+        return False
+    from rapidfuzz.distance import DamerauLevenshtein
+
+    return bool(DamerauLevenshtein.distance(a, b, score_cutoff=1) <= 1)
+
+
+class Vocabulary:
+    """The words of some texts, for matching question words despite typos and aliases."""
+
+    def __init__(self, texts: Iterable[str]) -> None:
+        all_words = [w for t in texts for w in words(t)]
+        self.words: set[str] = set(all_words)
+        self.stems = {stem(w) for w in self.words}
+        self.text = " " + " ".join(all_words) + " "
+        self._by_len: dict[int, list[str]] = {}
+        for w in self.words:
+            self._by_len.setdefault(len(w), []).append(w)
+
+    def match(self, word: str) -> str | None:
+        """The vocabulary word that ``word`` stands for, or None."""
+        word = word.lower()
+        if word in self.words or stem(word) in self.stems:
+            return word
+        for alias in _ALIASES.get(word, ()):
+            if f" {alias} " in self.text:
+                return alias
+        if len(word) < 4:
+            return None
+        # Same length first (a typo), then endings ("Korean" for "Korea").
+        for n in sorted(range(len(word) - 3, len(word) + 4), key=lambda n: abs(n - len(word))):
+            for w in self._by_len.get(n, ()):
+                if _fuzzy_equal(word, w):
+                    return w
+        return None
+
+    def covers(self, phrase: str) -> bool:
+        """Every word of ``phrase`` is matched."""
+        ws = words(phrase)
+        return bool(ws) and all(self.match(w) is not None for w in ws)
+
+    def correct(self, text: str) -> str:
+        """``text`` with misspelt words replaced by the vocabulary's spelling."""
+
+        def fix(m: re.Match[str]) -> str:
+            word = m.group(0)
+            low = word.lower()
+            if len(low) < 4 or low in self.words or stem(low) in self.stems:
+                return word
+            found = self.match(low)
+            if found is None or found == low or " " in found or found.startswith(low):
+                return word
+            return found.capitalize() if word[:1].isupper() else found
+
+        return re.sub(r"[^\W\d_]+", fix, text)

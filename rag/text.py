@@ -1,0 +1,325 @@
+"""Text rules shared by every stage: markers, words and stopwords, headings, names, filler.
+
+One definition each, so the answerers, the follow-up logic, the evals and the UI agree on
+what a marker, a name or a content word is.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .types import Passage
+
+# ------------------------------------------------------------------------------- markers
+# An answer cites with "[1]"; generated text may group them ("[2, 3]", "[2; 3]").
+MARKER = re.compile(r"\[(\d{1,3})\]")
+MARKER_GROUP = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
+_MARKER_WITH_SPACE = re.compile(r"\s*\[\d{1,3}\]")
+# What closes a sentence after its last word: the marker goes before these.
+CLOSERS = ".!?\"'”’)"
+
+
+def strip_markers(text: str) -> str:
+    """The text without its [n] markers (and the space before each)."""
+    return " ".join(_MARKER_WITH_SPACE.sub("", text).split())
+
+
+def with_marker(sentence: str, n: int) -> str:
+    """Put the marker before the closing punctuation: 'It flew 1,100 km [1].'"""
+    end = len(sentence)
+    while end and sentence[end - 1] in CLOSERS:
+        end -= 1
+    if end == 0:
+        return f"{sentence} [{n}]"
+    return f"{sentence[:end]} [{n}]{sentence[end:]}"
+
+
+# --------------------------------------------------------------------------------- words
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
+
+
+@functools.lru_cache(maxsize=1)
+def _tools() -> tuple[Any, frozenset[str]]:
+    import Stemmer
+    from bm25s.stopwords import STOPWORDS_EN
+
+    # The reporting verbs and pronouns of questions carry no topic either.
+    extra = {"said", "say", "says", "tell", "told", "me", "you", "your", "i", "we", "our", "us"}
+    extra |= {"can", "could", "would", "should", "may", "might", "has", "have", "had", "did"}
+    extra |= {"does", "do", "whom", "whose", "which", "what", "who", "why", "how", "when"}
+    extra |= {"where", "here", "its", "his", "her", "him", "she", "he", "them"}
+    return Stemmer.Stemmer("english"), frozenset(STOPWORDS_EN) | frozenset(extra)
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words ("it’s" stays one word)."""
+    return _WORD.findall(text.lower())
+
+
+def stopwords() -> frozenset[str]:
+    """English function words (BM25's list plus question and reporting words)."""
+    return _tools()[1]
+
+
+def stem(word: str) -> str:
+    return str(_tools()[0].stemWord(word))
+
+
+def content_words(text: str) -> list[str]:
+    """Words that carry meaning, in order, unstemmed (no stopwords, no single letters)."""
+    stop = stopwords()
+    return [w for w in words(text) if w not in stop and len(w) > 1]
+
+
+def content_terms(text: str) -> set[str]:
+    """Stemmed words that carry meaning (no stopwords), for overlap scores."""
+    return {stem(w) for w in content_words(text)}
+
+
+# ------------------------------------------------------------------------------ headings
+def looks_like_heading(sentence: str) -> bool:
+    """A subheading line ("Growing North Korea-Russia Ties") is not an answer."""
+    return len(sentence) <= 100 and sentence.rstrip()[-1:] not in CLOSERS
+
+
+# --------------------------------------------------------------------------------- names
+# Words that point back to something said before.
+ANAPHORA = frozenset(
+    [
+        "he",
+        "him",
+        "his",
+        "she",
+        "her",
+        "hers",
+        "they",
+        "them",
+        "their",
+        "theirs",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "then",
+        "such",
+        "same",
+        "former",
+        "latter",
+        "he's",
+        "she's",
+        "they're",
+        "it's",
+    ]
+)
+# Capitalised words that start sentences rather than name things.
+_NOT_NAMES = frozenset(
+    [
+        "The",
+        "A",
+        "An",
+        "In",
+        "On",
+        "At",
+        "As",
+        "After",
+        "Before",
+        "During",
+        "While",
+        "When",
+        "What",
+        "Who",
+        "Why",
+        "How",
+        "Which",
+        "Where",
+        "It",
+        "He",
+        "She",
+        "They",
+        "This",
+        "That",
+        "These",
+        "Those",
+        "There",
+        "Here",
+        "And",
+        "But",
+        "Or",
+        "If",
+        "So",
+        "According",
+        "Additionally",
+        "However",
+        "Meanwhile",
+        "Did",
+        "Does",
+        "Do",
+        "Is",
+        "Are",
+        "Was",
+        "Were",
+        "Has",
+        "Have",
+        "Had",
+        "Can",
+        "Could",
+        "Will",
+        "Would",
+        "Should",
+        "Between",
+        "Considering",
+        "Summarize",
+        "Summarise",
+        "Tell",
+        "Give",
+        "List",
+        "Describe",
+        "Explain",
+        "Name",
+        "Whose",
+        "Whom",
+    ]
+)
+# Acronyms and words that name no particular thing, so their absence proves nothing.
+GENERIC = frozenset(
+    [
+        "us",
+        "usa",
+        "uk",
+        "eu",
+        "un",
+        "i",
+        "ai",
+        "ceo",
+        "what",
+        "who",
+        "why",
+        "how",
+        "when",
+        "where",
+        "which",
+        "whose",
+        "did",
+        "does",
+        "do",
+        "is",
+        "are",
+        "was",
+        "were",
+        "the",
+        "a",
+        "an",
+        "according",
+        "article",
+        "articles",
+        "report",
+        "reported",
+        "news",
+        "story",
+        "stories",
+    ]
+)
+_NAME = re.compile(
+    r"\b(?:[A-Z][\w’'&.-]*|[A-Z]{2,})(?:\s+(?:of\s+|the\s+|de\s+)?(?:[A-Z][\w’'&.-]*|[A-Z]{2,}))*"
+)
+
+
+def names(text: str) -> list[str]:
+    """Capitalised names in order of first appearance ("Antony Blinken", "Seoul"), once each."""
+    found: list[str] = []
+    for match in _NAME.finditer(strip_markers(text)):
+        parts = match.group().split()
+        while parts and parts[0] in _NOT_NAMES:
+            parts = parts[1:]
+        while parts and parts[-1].lower() in ("of", "the", "de"):
+            parts = parts[:-1]
+        name = re.sub(r"(['’]s|[.’'])$", "", " ".join(parts))
+        if len(name) > 1 and name not in found and name.lower() not in GENERIC:
+            found.append(name)
+    return found
+
+
+# ---------------------------------------------------------------------------------- dates
+# A date or time of day in a sentence: what a "when" question asks for.
+_MONTH_NAMES = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
+TIME_WORDS = re.compile(
+    r"\b(?:(?:19|20)\d\d|" + "|".join(_MONTH_NAMES) + r"|jan|feb|mar|apr|jun|jul|aug|sept?|oct"
+    r"|nov|dec|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today"
+    r"|tomorrow|tonight|morning|afternoon|evening|noon|midnight|week|month|year|decade"
+    r"|\d{1,2}:\d\d|\d{1,2}\s*(?:a\.m\.|p\.m\.|am|pm)|gmt|utc)\b",
+    re.IGNORECASE,
+)
+NUMBER = re.compile(r"\d")
+
+# ---------------------------------------------------------------------------------- filler
+# Phrases that point at the collection rather than ask anything: "in the article",
+# "according to the news", "here". They change nothing about what is asked.
+_FILLER = re.compile(
+    r"\s*\b(?:(?:according to|in|from|based on|as (?:reported|described|mentioned) in)\s+"
+    r"(?:the|these|this|those|your)\s+(?:news\s+)?(?:articles?|news|stories|story|reports?|"
+    r"texts?|passages?|documents?|sources?|coverage)"
+    r"|as (?:reported|mentioned|described)|(?<=\w)\s+here(?=\s*[?.!]*$))\b,?",
+    re.IGNORECASE,
+)
+
+
+def strip_filler(question: str) -> str:
+    """The question without phrases that only point at the articles ("in the article")."""
+    out = _FILLER.sub("", question)
+    out = re.sub(r"^\s*,\s*", "", out)
+    out = re.sub(r"\s+([?.!,])", r"\1", out)
+    out = " ".join(out.split())
+    return out[:1].upper() + out[1:] if out else question
+
+
+# -------------------------------------------------------------------------------- refusals
+# Every refusal starts with one of these, so a follow-up can tell a refusal from an answer
+# even when the history holds only its text.
+NO_ANSWER = "The articles don't cover this, so I can't answer it from them."
+NO_MATCH = "No articles match these filters, so there is nothing to answer from."
+_REFUSAL = re.compile(r"^\s*(?:The articles don't (?:cover|mention)|No articles match)\b")
+
+
+def is_refusal(text: str) -> bool:
+    """The text is one of our refusals (not an answer to take names or topics from)."""
+    return bool(_REFUSAL.match(text))
+
+
+def refusal_text(passages: Sequence[Passage], missing: Sequence[str] = ()) -> str:
+    """Say plainly that the articles don't hold the answer, and what they do cover nearby."""
+    titles: list[str] = []
+    for p in passages:
+        label = p.title or p.text[:60]
+        if label not in titles:
+            titles.append(label)
+    text = NO_ANSWER
+    if missing:
+        text = f"The articles don't mention {', '.join(missing)}, so I can't answer this from them."
+    if titles:
+        listing = "; ".join(f"“{t}”" for t in titles[:3])
+        text += f" The closest topics they do cover: {listing}."
+    return text
+
+
+# A sentence of the answerer's own (not a quote): a part the articles do not cover.
+NOTE = re.compile(r"^\s*The articles (?:from .+? )?don't cover\b")
