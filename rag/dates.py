@@ -58,3 +58,22 @@ def parse_date(value: object) -> dt.date | None:
     except (ValueError, OverflowError, TypeError):
         return None
     return first if first == second else None
+
+
+_IN_TEXT = re.compile(
+    rf"\b(?:{_DATE}|{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?!\s*,?\s*\d{{4}}))\b", re.IGNORECASE
+)
+
+
+def dates_in(text: str, year: int | None = None) -> list[dt.date]:
+    """Dates written in a question ("on 2023-11-24", "November 6, 2023", "October 1st");
+    a date without a year takes ``year`` (else it is left out)."""
+    found: list[dt.date] = []
+    for m in _IN_TEXT.finditer(text):
+        raw = re.sub(r"(\d)(st|nd|rd|th)\b", r"\1", m.group(0))
+        day = parse_date(raw)
+        if day is None and year is not None:
+            day = parse_date(f"{raw} {year}")
+        if day is not None and day not in found:
+            found.append(day)
+    return found

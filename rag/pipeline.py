@@ -124,15 +124,17 @@ class Pipeline:
         """The passages plus what each part of a multi-part question needs: the best passages
         of every outlet it names, and for a summary request the article's lead."""
         extra: list[Passage] = []
-        for outlet in dict.fromkeys(p.sources[0] for p in analysis.parts):
-            texts = [p.text for p in analysis.parts if p.sources[0] == outlet]
+        for part in analysis.parts:
+            outlet = part.sources[0]
             wanted = dict(filters or {})
             if wanted.get("source") and outlet not in _as_list(wanted["source"]):
                 continue
             wanted["source"] = outlet
-            # Two parts about one outlet ("both articles from Sporting News") need two articles.
-            depth = PART_K * len(texts)
-            extra.extend(self.retriever.retrieve(max(texts, key=len), depth, wanted))
+            found: list[Passage] = []
+            if part.dates:  # "the report from Wired on 2023-11-25": that day's articles
+                dated = {**wanted, "since": min(part.dates), "until": max(part.dates)}
+                found = self.retriever.retrieve(part.text, PART_K, dated)
+            extra.extend(found or self.retriever.retrieve(part.text, PART_K, wanted))
         if analysis.kind == "summary":
             lead = self.retriever.lead(passages[0].doc_id)
             if lead is not None:

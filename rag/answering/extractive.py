@@ -63,7 +63,7 @@ class AnswererConfig:
     runner_up_floor: float = -5.0
     redundant: float = 0.8  # cosine above which a runner-up repeats a chosen sentence
     # A part of a multi-part question is supported when its best sentence reaches this logit.
-    part_min: float = -4.0
+    part_min: float = -6.0
     # Logit bonus for a sentence that names something of the asked type the question does not
     # (a person for "who", a date for "when", a number for "how many").
     entity_bonus: float = 2.0
@@ -77,6 +77,7 @@ class Decision:
     chosen: tuple[Scored, ...]
     trace: Trace
     notes: tuple[str, ...] = ()  # sentences of our own: uncovered parts
+    opening: str = ""  # "Yes." or "No." before the quotes of a yes/no question
 
     @property
     def refused(self) -> bool:
@@ -170,23 +171,20 @@ class ExtractiveAnswerer:
 
         search = vocab.correct(query) if query != question else judged
         scored = self._judge(judged, self._preselect(search, sentences, vectors, cfg.candidates))
-        part_scored: dict[str, list[Scored]] = {}
+        part_scored: list[list[Scored]] = []
         for part in q.parts:
             outlet = part.sources[0]
-            if outlet in part_scored:
-                continue
             own = [s for s in sentences if s.passage.source == outlet]
-            texts = [p.text for p in q.parts if p.sources[0] == outlet]
-            text = vocab.correct(max(texts, key=len))
-            part_scored[outlet] = sorted(
-                self._judge(text, self._preselect(text, own, vectors, cfg.part_candidates), outlet),
-                key=lambda s: -s.logit,
-            )
+            dated = [s for s in own if s.passage.published in part.dates]
+            own = dated or own
+            text = vocab.correct(part.text)
+            # The best sentence of each of the outlet's articles, so that two parts about
+            # one outlet can be answered from two of its articles.
+            picked = _one_per_article(self._preselect(text, own, vectors, len(own)))
+            judged_part = self._judge(text, picked[: cfg.part_candidates], outlet)
+            part_scored.append(sorted(judged_part, key=lambda s: -s.logit))
         scored.sort(key=lambda s: -s.logit)
-        part_best = [
-            (part_scored[p.sources[0]][0].logit if part_scored.get(p.sources[0]) else -12.0)
-            for p in q.parts
-        ]
+        part_best = [ps[0].logit if ps else -12.0 for ps in part_scored]
         best_dense = max((s.dense for s in scored), default=0.0)
         signals = measure(q, passages, vocab, [s.logit for s in scored], part_best, best_dense)
         probability = self.model.probability(signals)
@@ -208,28 +206,34 @@ class ExtractiveAnswerer:
             parts=parts,
             question=judged,
         )
-        everything = scored + [s for ps in part_scored.values() for s in ps]
+        everything = scored + [s for ps in part_scored for s in ps]
         if not answerable:
             reason = f"refused: P(answerable) {probability:.2f} < {self.threshold:.2f}"
             trace = replace(base, decision=reason, candidates=_trace(everything, {}, reason))
             return Decision((), trace)
 
         chosen, why = self._select(q, scored, part_scored, vectors)
+        opening = ""
         notes = tuple(
-            f"The articles from {p.sources[0]} don't cover this part: “{p.text}”."
+            f"The articles from {p.sources[0]} don't cover this part: “{_short(p.text)}”."
             for p in parts
             if not p.supported
         )
+        if q.kind == "yes_no" and parts:
+            # Supported parts say yes to what they assert; a question that asserts a
+            # negation or a change ("did X fail to ...") gets the opposite.
+            yes = all(p.supported for p in parts) != q.negated
+            opening = "Yes." if yes else "No."
         decision = "partly answered" if notes else "answered"
         trace = replace(base, decision=decision, candidates=_trace(everything, why, "not chosen"))
-        return Decision(tuple(chosen), trace, notes)
+        return Decision(tuple(chosen), trace, notes, opening)
 
     # ----------------------------------------------------------------------- selection
     def _select(
         self,
         q: Question,
         scored: list[Scored],
-        part_scored: dict[str, list[Scored]],
+        part_scored: list[list[Scored]],
         vectors: Vectors,
     ) -> tuple[list[Scored], dict[tuple[str, int, int], str]]:
         cfg = self.config
@@ -245,11 +249,11 @@ class ExtractiveAnswerer:
                 for c in chosen
             )
 
-        if q.multi:
+        if q.parts:
             used_docs: dict[str, set[str]] = {}
-            for part in q.parts:
+            for part, judged in zip(q.parts, part_scored, strict=True):
                 outlet = part.sources[0]
-                options = [self._bonus(q, s) for s in part_scored.get(outlet, [])]
+                options = [self._bonus(q, s) for s in judged]
                 options.sort(key=lambda s: -s.score)
                 taken = used_docs.setdefault(outlet, set())
                 for cand in options:
@@ -265,9 +269,10 @@ class ExtractiveAnswerer:
             if ranked and not chosen:
                 chosen.append(ranked[0])
                 why[ranked[0].sentence.key] = "best"
-            if q.kind == "entity" and ranked and not repeats(ranked[0]):
+            elif q.kind == "entity" and ranked and not repeats(ranked[0]):
                 chosen.insert(0, ranked[0])
                 why[ranked[0].sentence.key] = "best"
+            self._bridge(q, ranked + [s for ps in part_scored for s in ps], chosen, why)
             if q.temporal:
                 chosen.sort(key=lambda s: s.sentence.passage.published or _NO_DATE)
             return chosen, why
@@ -284,7 +289,35 @@ class ExtractiveAnswerer:
             if not repeats(cand):
                 chosen.append(cand)
                 why[cand.sentence.key] = "runner-up"
+        self._bridge(q, ranked, chosen, why)
         return chosen, why
+
+    def _bridge(
+        self,
+        q: Question,
+        judged: list[Scored],
+        chosen: list[Scored],
+        why: dict[tuple[str, int, int], str],
+    ) -> None:
+        """For an entity question, make sure the answer names the entity that the supporting
+        sentences of the most articles share ("Which company ...?" -> the one they all name)."""
+        if q.kind != "entity" or not judged:
+            return
+        asked = set(words(q.plain))
+        support: dict[str, set[str]] = {}
+        for s in judged:
+            for name in names(s.sentence.text):
+                if not set(words(name)) <= asked:
+                    support.setdefault(name, set()).add(s.sentence.passage.doc_id)
+        if not support:
+            return
+        bridge = max(support, key=lambda n: (len(support[n]), len(n)))
+        if len(support[bridge]) < 2 or any(bridge in c.sentence.text for c in chosen):
+            return
+        holders = sorted((s for s in judged if bridge in s.sentence.text), key=lambda s: -s.logit)
+        if holders:
+            chosen.insert(0, holders[0])
+            why[holders[0].sentence.key] = f"names {bridge}"
 
     def _bonus(self, q: Question, s: Scored) -> Scored:
         """The entity bonus for who/which/when/how-many questions."""
@@ -343,6 +376,9 @@ class ExtractiveAnswerer:
             return
         citations: list[Citation] = []
         pieces: list[str] = []
+        if decision.opening:
+            pieces.append(decision.opening)
+            yield decision.opening
         for item in decision.chosen:
             n = len(citations) + 1
             citations.append(citation(n, item.sentence, _sigmoid(item.logit)))
@@ -379,6 +415,22 @@ def names_asked_type(q: Question, sentence: str) -> bool:
         return bool(NUMBER.search(sentence))
     asked = set(words(q.plain))
     return any(not set(words(n)) <= asked for n in names(sentence))
+
+
+def _short(text: str, limit: int = 90) -> str:
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
+
+
+def _one_per_article(
+    ranked: list[tuple[float, Sentence, float]],
+) -> list[tuple[float, Sentence, float]]:
+    seen: set[str] = set()
+    out = []
+    for item in ranked:
+        if item[1].passage.doc_id not in seen:
+            seen.add(item[1].passage.doc_id)
+            out.append(item)
+    return out
 
 
 def _terms(text: str) -> set[str]:

@@ -7,10 +7,12 @@ explanation question, and whether it compares or orders things in time.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ..dates import dates_in
 from ..text import content_words, stem, strip_filler, words
 
 # The first words of a question, mapped to the kind of answer it wants.
@@ -46,6 +48,52 @@ _COMPARISON = re.compile(
     re.IGNORECASE,
 )
 _QUOTES = "'\"‘’“”"
+# A yes/no question that asserts a negation or a change ("did X fail to ...", "was it
+# inconsistent", "has it changed") is answered "no" when its parts are supported.
+_NEGATED = re.compile(
+    r"\b(?:not|no|never|fail\w*|inconsisten\w*|differ\w*|chang\w*|contradict\w*|"
+    r"lack\w*|without|worse\w*|declin\w*)\b|n't\b",
+    re.IGNORECASE,
+)
+
+
+# Words that speak of the articles rather than of what they say: a part made of them
+# ("according to articles from both Fortune and") asks nothing of its own.
+_META = frozenset(
+    [
+        "article",
+        "articles",
+        "report",
+        "reports",
+        "reported",
+        "reporting",
+        "according",
+        "both",
+        "piece",
+        "pieces",
+        "story",
+        "stories",
+        "outlet",
+        "source",
+        "sources",
+        "news",
+        "published",
+        "publication",
+        "suggest",
+        "suggests",
+        "indicate",
+        "indicates",
+        "mention",
+        "mentions",
+        "covered",
+        "coverage",
+        "individual",
+        "company",
+        "person",
+        "one",
+        "another",
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -54,6 +102,7 @@ class Part:
 
     text: str
     sources: tuple[str, ...]
+    dates: tuple[dt.date, ...] = ()  # publication dates its own words give ("on 2023-11-24")
 
 
 @dataclass(frozen=True)
@@ -64,9 +113,10 @@ class Question:
     plain: str  # without filler ("in the article")
     kind: str  # "entity", "yes_no", "summary", "explain" or "other"
     asks: str  # the wh-phrase of an entity question ("who", "what company", "how many")
-    parts: tuple[Part, ...] = ()
+    parts: tuple[Part, ...] = ()  # one per outlet mention (a single one included)
     temporal: bool = False
     comparison: bool = False
+    negated: bool = False
 
     @property
     def multi(self) -> bool:
@@ -118,11 +168,13 @@ def split_parts(question: str, outlets: Iterable[str], min_words: int = 4) -> tu
         begin = 0 if i == 0 else start
         end = mentions[i + 1][0] if i + 1 < len(mentions) else len(question)
         spans.append((outlet, question[begin:end]))
-    outlet_words = {w for o in outlets for w in words(o)}
+    outlet_words = {w for o in outlets for w in words(o)} | _META
 
     def content(text: str) -> int:
         return len([w for w in content_words(text) if w not in outlet_words])
 
+    years = [d.year for d in dates_in(question)]
+    own_dates = [tuple(dates_in(t, years[0] if years else None)) for _, t in spans]
     texts = [t for _, t in spans]
     for i in range(len(texts) - 2, -1, -1):
         if content(texts[i]) < min_words:
@@ -130,8 +182,8 @@ def split_parts(question: str, outlets: Iterable[str], min_words: int = 4) -> tu
     if content(texts[-1]) < min_words:
         texts[-1] = question
     parts = [
-        Part(" ".join(t.strip(" ,;" + _QUOTES).split()), (o,))
-        for (o, _), t in zip(spans, texts, strict=True)
+        Part(" ".join(t.strip(" ,;" + _QUOTES).split()), (o,), d)
+        for (o, _), t, d in zip(spans, texts, own_dates, strict=True)
     ]
     return tuple(parts)
 
@@ -146,9 +198,10 @@ def analyze(question: str, outlets: Sequence[str] = ()) -> Question:
         plain=plain,
         kind=kind,
         asks=asks,
-        parts=parts if len(parts) >= 2 else (),
+        parts=parts,
         temporal=bool(_TEMPORAL.search(plain)),
         comparison=bool(_COMPARISON.search(plain)),
+        negated=bool(_NEGATED.search(plain)),
     )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from ..text import CLOSERS as _CLOSERS
-from ..text import MARKER, NOTE, strip_markers
+from ..text import MARKER, NOTE, OPENER, strip_markers
 from .suite import Alternatives
 
 _MARKER = re.compile(r"\s*" + MARKER.pattern)
@@ -165,7 +165,7 @@ def faithfulness(
     answers are verbatim); a ``judge(sentence, quotes)`` decides for generated answers.
     """
     # The answerer's own notes ("The articles from X don't cover this part") quote nothing.
-    pieces = [(s, n) for s, n in answer_sentences(text) if n or not NOTE.match(s)]
+    pieces = [(s, n) for s, n in answer_sentences(OPENER.sub("", text)) if n or not NOTE.match(s)]
     if not pieces:
         return None
     ok = 0
