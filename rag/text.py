@@ -278,7 +278,8 @@ _FILLER = re.compile(
     r"\s*\b(?:(?:according to|in|from|based on|as (?:reported|described|mentioned) in)\s+"
     r"(?:the|these|this|those|your)\s+(?:news\s+)?(?:articles?|news|stories|story|reports?|"
     r"texts?|passages?|documents?|sources?|coverage)"
-    r"|as (?:reported|mentioned|described)|(?<=\w)\s+here(?=\s*[?.!]*$))\b,?",
+    r"|as (?:reported|mentioned|described)|(?<=\w)(?<!\bis)(?<!\bare)(?<!\bwas)(?<!\bwere)(?<!\bto)(?<!\bfrom)(?<!\bget)"
+    r"(?<!\bcome)\s+here(?=\s*[?.!]*$))\b,?",
     re.IGNORECASE,
 )
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import make_settings
 
 import rag
-from rag.answering.citations import MARKER, strip_markers
+from rag.text import MARKER, strip_markers
 from rag.config import Settings
 
 TIMING = "coming just weeks before a major political transition in the United States"

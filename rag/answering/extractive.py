@@ -194,9 +194,8 @@ class ExtractiveAnswerer:
             for p, b in zip(q.parts, part_best, strict=True)
         )
         supported_parts = [p for p in parts if p.supported]
-        answerable = probability >= self.threshold or (
-            q.multi and len(supported_parts) == len(parts)
-        )
+        # A multi-part question is refused only when none of its parts is supported.
+        answerable = probability >= self.threshold or (q.multi and bool(supported_parts))
         base = Trace(
             kind=q.kind,
             signals={k: round(v, 4) for k, v in signals.items()},

@@ -15,8 +15,8 @@ SWEEP = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def refused_at(result: CaseResult, threshold: float) -> bool:
-    """Would the answerer refuse this case at ``threshold``? (A multi-part question whose
-    parts are all supported is answered whatever the threshold.)"""
+    """Would the answerer refuse this case at ``threshold``? (A multi-part question with a
+    supported part is answered whatever the threshold.)"""
     if result.probability is None:
         return result.refused
     return result.probability < threshold and not result.parts_supported

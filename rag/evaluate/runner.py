@@ -46,7 +46,7 @@ class CaseResult:
     # The answerer's decision as its trace recorded it (fitting reads these).
     probability: float | None = None
     signals: dict[str, float] = field(default_factory=dict)
-    parts_supported: bool = False
+    parts_supported: bool = False  # a multi-part question with a supported part
     decision: str = ""
     naive: dict[str, Any] = field(default_factory=dict)
     modes: dict[str, Metrics] = field(default_factory=dict)
@@ -348,7 +348,7 @@ def run_suite(
             result.top_logit = trace.signals.get("ce_best")
             result.probability = trace.probability
             result.signals = dict(trace.signals)
-            result.parts_supported = bool(trace.parts) and all(p.supported for p in trace.parts)
+            result.parts_supported = len(trace.parts) >= 2 and any(p.supported for p in trace.parts)
             result.decision = trace.decision
             for name, retriever in retrievers.items():
                 embedder.forget_recent()

@@ -1,0 +1,266 @@
+"""The answerer's decision logic with small stand-in scorers: answerability, evidence sets,
+entity preference, typo tolerance, follow-ups after a refusal, the recorded splits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.answering.answerability import SIGNALS, Model, load_model, name_coverage
+from rag.answering.extractive import AnswererConfig, ExtractiveAnswerer
+from rag.answering.question import Vocabulary, analyze, kind_of, split_parts
+from rag.chat import condense
+from rag.evaluate import metrics as m
+from rag.evaluate.splits import make_split, read_split
+from rag.evaluate.suite import Case, SuiteError
+from rag.text import NO_ANSWER, content_terms, is_refusal, strip_filler
+from rag.types import Passage
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class BagEmbedder:
+    """Bag-of-words unit vectors: similar wording, similar vector."""
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), 256))
+        for i, t in enumerate(texts):
+            for w in t.lower().split():
+                out[i, hash(w.strip(".,?!'\"")) % 256] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1, norms)
+
+
+class OverlapReranker:
+    """A logit from the share of the question's longer words that the sentence holds."""
+
+    def score(self, query: str, texts: list[str]) -> np.ndarray:
+        asked = content_terms(query)
+        out = []
+        for t in texts:
+            share = len(asked & content_terms(t)) / max(1, len(asked))
+            out.append(14.0 * share - 8.0)
+        return np.array(out)
+
+
+def passage(text: str, source: str, doc: str, day: int = 1, title: str = "") -> Passage:
+    return Passage(
+        text=text,
+        score=0.5,
+        doc_id=doc,
+        title=title or f"{source} story",
+        source=source,
+        published=dt.date(2025, 3, day),
+        url=f"https://example.com/{doc}",
+        start=0,
+        end=len(text),
+        chunk_id=f"{doc}:0",
+    )
+
+
+# The probability rises with the best logit only: a model whose decisions are easy to read.
+LOGIT_ONLY = Model({"ce_best": 1.0}, 0.0, {"ce_best": 0.0}, {"ce_best": 1.0}, 0.5)
+
+
+def answerer(**config: object) -> ExtractiveAnswerer:
+    return ExtractiveAnswerer(
+        BagEmbedder(),  # type: ignore[arg-type]
+        OverlapReranker(),  # type: ignore[arg-type]
+        AnswererConfig(**config),  # type: ignore[arg-type]
+        model=LOGIT_ONLY,
+    )
+
+
+GAZETTE = passage(
+    "Dockworkers voted on Monday to strike at the port. The strike begins Thursday at 6 a.m.",
+    "Harbor Gazette",
+    "g",
+    4,
+)
+LEDGER = passage(
+    "Growers fear the port strike will leave citrus rotting. The strike begins Thursday morning.",
+    "Valley Ledger",
+    "l",
+    5,
+)
+OTHER = passage("Ortega struck out 14 batters in the home opener.", "Courier", "c", 6)
+
+
+# --------------------------------------------------------------------------- questions
+def test_question_kinds() -> None:
+    assert kind_of("Who is South Korea's foreign minister?") == ("entity", "who")
+    assert kind_of("Which company paid billions?") == ("entity", "which")
+    assert kind_of("How many ships were waiting?") == ("entity", "how many")
+    assert kind_of("Summarize the North Korea article.")[0] == "summary"
+    assert kind_of("What is the article about?")[0] == "summary"
+    assert kind_of("Why was the timing notable?")[0] == "explain"
+    assert kind_of("Did both outlets report the vote?")[0] == "yes_no"
+
+
+def test_filler_does_not_change_the_question() -> None:
+    assert strip_filler("Who is the US Secretary of State in the article?") == (
+        "Who is the US Secretary of State?"
+    )
+    assert strip_filler("Who is the US Secretary of State here?") == (
+        "Who is the US Secretary of State?"
+    )
+    assert strip_filler("According to the news, how far did it fly?") == "How far did it fly?"
+    assert strip_filler("Where is here?") == "Where is here?", "a lone 'here' is the question"
+
+
+def test_parts_follow_the_outlets_named() -> None:
+    outlets = ["Harbor Gazette", "Valley Ledger", "Courier"]
+    parts = split_parts(
+        "Did the Harbor Gazette say the strike begins Thursday, while the Valley Ledger "
+        "said growers fear rotting citrus?",
+        outlets,
+    )
+    assert [p.sources for p in parts] == [("Harbor Gazette",), ("Valley Ledger",)]
+    assert "Thursday" in parts[0].text and "citrus" in parts[1].text
+    # A part that only names its outlet shares the words of the next one.
+    shared = split_parts("Did both the Harbor Gazette and the Valley Ledger report the strike vote?", outlets)
+    assert all("strike vote" in p.text for p in shared)
+    dated = split_parts(
+        "Between the Harbor Gazette report on 2025-03-04 and the Valley Ledger report on "
+        "2025-03-05, is the start of the strike reported the same way?",
+        outlets,
+    )
+    assert [p.dates for p in dated] == [(dt.date(2025, 3, 4),), (dt.date(2025, 3, 5),)]
+
+
+def test_typos_and_aliases_are_matched() -> None:
+    vocab = Vocabulary(["The missile was launched by North Korea.", "United States officials"])
+    assert vocab.match("misile") == "missile"
+    assert vocab.match("korean") is not None
+    assert vocab.match("american") == "united states"
+    assert vocab.match("banana") is None
+    assert vocab.correct("How far did the misile fly?") == "How far did the missile fly?"
+    coverage, missing = name_coverage("What did Kim Jong Un say?", vocab)
+    assert coverage == 0.0 and missing == ["Kim Jong Un"]
+    assert name_coverage("What did north Korea launch?", vocab)[0] == 1.0
+
+
+# ------------------------------------------------------------------------ answerability
+def test_unanswerable_is_refused_with_its_trace() -> None:
+    a = next(
+        x
+        for x in answerer().generate("Who won the chess final?", "Who won the chess final?", [OTHER])
+        if not isinstance(x, str)
+    )
+    assert a.refused and is_refusal(a.text)
+    assert a.trace.probability is not None and a.trace.probability < a.trace.threshold
+    assert a.trace.decision.startswith("refused")
+    assert set(a.trace.signals) == set(SIGNALS)
+    assert a.trace.candidates and not any(c.kept for c in a.trace.candidates)
+
+
+def test_operating_point_is_one_setting() -> None:
+    q = "When does the strike begin?"
+    assert not answerer().decide(q, q, [GAZETTE]).refused
+    assert answerer(threshold=1.0).decide(q, q, [GAZETTE]).refused
+    assert not answerer(threshold=0.0).decide("Who won the chess final?", q, [OTHER]).refused
+
+
+def test_fitted_model_is_loaded_and_monotone_in_support() -> None:
+    model = load_model()
+    assert 0.0 < model.threshold < 1.0
+    typical = {"dense_top": 0.6, "sentence_dense": 0.6, "content_words": 2.0, "title_overlap": 0.3}
+    low = typical | {"ce_best": -8.0, "ce_second": -9.0, "ce_part_min": -8.0}
+    low |= {"name_coverage": 0.0, "coverage": 0.3}
+    high = typical | {"ce_best": 6.0, "ce_second": 3.0, "ce_part_min": 6.0}
+    high |= {"name_coverage": 1.0, "coverage": 1.0}
+    assert model.probability(high) > model.threshold > model.probability(low)
+
+
+# ------------------------------------------------------------------------ evidence sets
+def test_multi_part_question_quotes_each_outlet_and_says_yes() -> None:
+    q = "Did both the Harbor Gazette and the Valley Ledger report that the strike begins Thursday?"
+    analysis = analyze(q, ["Harbor Gazette", "Valley Ledger", "Courier"])
+    a = [x for x in answerer().generate(q, q, [GAZETTE, LEDGER, OTHER], analysis)][-1]
+    assert not isinstance(a, str) and not a.refused
+    assert {c.source for c in a.citations} == {"Harbor Gazette", "Valley Ledger"}
+    assert a.text.startswith("Yes.")
+    # In date order for questions about time; every part supported.
+    assert all(p.supported for p in a.trace.parts)
+
+
+def test_partly_supported_question_names_the_missing_part() -> None:
+    q = (
+        "Did the Harbor Gazette say the strike begins Thursday, and did the Courier "
+        "say the mayor threw the first pitch at the stadium?"
+    )
+    analysis = analyze(q, ["Harbor Gazette", "Courier"])
+    a = [x for x in answerer().generate(q, q, [GAZETTE, OTHER], analysis)][-1]
+    assert not isinstance(a, str) and not a.refused
+    assert [c.source for c in a.citations] == ["Harbor Gazette"]
+    assert "The articles from Courier don't cover this part" in a.text
+    assert a.unsupported and a.trace.decision == "partly answered"
+    assert m.faithfulness(a.text, {c.n: c.quote for c in a.citations}) == 1.0
+
+
+def test_entity_questions_prefer_sentences_naming_the_asked_type() -> None:
+    story = passage(
+        "The strike worried everyone at the port for days. "
+        "Union president Dale Ferreira led the strike at the port.",
+        "Harbor Gazette",
+        "g2",
+    )
+    q = "Who led the strike at the port?"
+    chosen = answerer(max_sentences=1).decide(q, q, [story]).chosen
+    assert "Dale Ferreira" in chosen[0].sentence.text
+
+
+def test_summary_quotes_the_lead() -> None:
+    lead = passage(
+        "Dockworkers voted on Monday to strike at the port. Pickets go up Thursday. "
+        "Talks have stalled. Growers worry.",
+        "Harbor Gazette",
+        "g3",
+        title="Dockworkers vote to strike",
+    )
+    d = answerer().decide("Summarize the dockworkers article.", "x", [lead])
+    assert [s.sentence.text for s in d.chosen] == [
+        "Dockworkers voted on Monday to strike at the port.",
+        "Pickets go up Thursday.",
+        "Talks have stalled.",
+    ]
+    assert d.trace.kind == "summary"
+
+
+# --------------------------------------------------------------------------- follow-ups
+def test_follow_up_after_a_refusal_does_not_search_its_titles() -> None:
+    refusal = f"{NO_ANSWER} The closest topics they do cover: “Ortega Strikes Out 14”."
+    query = condense("What did he say?", [("Who is the mayor of Atlantis?", refusal)])
+    assert "Ortega" not in query and "Atlantis" in query
+
+
+# ------------------------------------------------------------------------------- splits
+def test_split_is_fixed_stratified_and_checked(tmp_path: Path) -> None:
+    cases = [Case(id=f"q{i}", question="?", tags=("a" if i % 2 else "b",)) for i in range(20)]
+    first, again = make_split(cases), make_split(cases)
+    assert first == again, "a fixed seed gives the same split"
+    assert len(first["test"]) == 10 and not set(first["test"]) & set(first["tune"])  # type: ignore[arg-type]
+    path = tmp_path / "split.json"
+    path.write_text(json.dumps(first))
+    assert read_split(path, [c.id for c in cases])["test"] == first["test"]
+    with pytest.raises(SuiteError, match="neither part"):
+        read_split(path, ["q1", "new-case"])
+
+
+def test_recorded_splits_cover_their_suites() -> None:
+    from rag.evaluate.suite import load_suite
+
+    suite = load_suite(REPO / "evals" / "seed.yaml")
+    tune, test = suite.part("tune"), suite.part("test")
+    assert tune and test and not {c.id for c in tune} & {c.id for c in test}
+    assert len(tune) + len(test) == len(suite.cases)
+
+
+def test_yes_no_of_an_answer() -> None:
+    assert m.yes_no("Yes. The Gazette said so [1].") == "yes"
+    assert m.yes_no("No. It did not [1].") == "no"
+    assert m.yes_no("Nobody said it [1].") == ""
