@@ -7,7 +7,7 @@ LINTED  := rag tests $(wildcard evals/*.py ui.py benchmarks/*.py)
 export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test setup index lint format browser bench clean eval-gate
+.PHONY: run test setup index lint format browser bench clean eval-gate eval-realtimeqa
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -43,14 +43,19 @@ test: setup lint browser
 	$(PY) -m pytest
 	$(MAKE) eval-gate
 
-# Quality gate: the seed suite must stay at most a few points below its measured scores
-# (evals/README.md has the numbers these floors were set from).
-EVAL_MIN := recall=0.94 mrr=0.78 citation_precision=0.76 citation_recall=0.87 \
-	key_phrases=0.87 answer_correct=0.87 similarity=0.38 faithfulness=0.97 \
-	refusal_precision=0.84 refusal_recall=0.84
+# Quality gate on data the answerer was not fitted on: the test parts of the seed and
+# MultiHop-RAG suites, and the multi-article and new-wording suites (evals/README.md has the
+# numbers these floors sit a few points under). RealTimeQA needs a 20-minute ingest of its
+# 1,119 articles: `make eval-realtimeqa` runs its test part outside CI.
+GATE := rag eval -q --compare "" --modes ""
 eval-gate: setup
-	$(VENV)/bin/rag eval evals/seed.yaml -q --compare "" --modes "" \
-		$(foreach m,$(EVAL_MIN),--min $(m))
+	$(VENV)/bin/$(GATE) evals/seed.yaml --split test $(foreach m,$(SEED_MIN),--min $(m))
+	$(VENV)/bin/$(GATE) evals/seed-wordings.yaml $(foreach m,$(WORDINGS_MIN),--min $(m))
+	$(VENV)/bin/$(GATE) evals/multi.yaml $(foreach m,$(MULTI_MIN),--min $(m))
+	$(VENV)/bin/$(GATE) evals/multihop.yaml --split test $(foreach m,$(MULTIHOP_MIN),--min $(m))
+
+eval-realtimeqa: setup
+	$(VENV)/bin/$(GATE) evals/realtimeqa.yaml --split test
 
 clean:
 	rm -rf $(VENV) .rag .mypy_cache .ruff_cache .pytest_cache

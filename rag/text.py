@@ -231,11 +231,18 @@ _NAME = re.compile(
 )
 
 
-def names(text: str) -> list[str]:
-    """Capitalised names in order of first appearance ("Antony Blinken", "Seoul"), once each."""
+def names(text: str, question: bool = False) -> list[str]:
+    """Capitalised names in order of first appearance ("Antony Blinken", "Seoul"), once each.
+
+    In a ``question`` a capitalised first word is taken for a name only as part of a longer
+    one: "Whats going on ..." names nothing, "Kim Jong Un said ..." names Kim Jong Un.
+    """
     found: list[str] = []
-    for match in _NAME.finditer(strip_markers(text)):
+    text = strip_markers(text)
+    for match in _NAME.finditer(text):
         parts = match.group().split()
+        if question and match.start() == len(text) - len(text.lstrip()) and len(parts) == 1:
+            continue
         while parts and parts[0] in _NOT_NAMES:
             parts = parts[1:]
         while parts and parts[-1].lower() in ("of", "the", "de"):
@@ -278,8 +285,9 @@ _FILLER = re.compile(
     r"\s*\b(?:(?:according to|in|from|based on|as (?:reported|described|mentioned) in)\s+"
     r"(?:the|these|this|those|your)\s+(?:news\s+)?(?:articles?|news|stories|story|reports?|"
     r"texts?|passages?|documents?|sources?|coverage)"
-    r"|as (?:reported|mentioned|described)|(?<=\w)(?<!\bis)(?<!\bare)(?<!\bwas)(?<!\bwere)(?<!\bto)(?<!\bfrom)(?<!\bget)"
-    r"(?<!\bcome)\s+here(?=\s*[?.!]*$))\b,?",
+    r"|as (?:reported|mentioned|described)"
+    r"|(?<=\w)(?<!\bis)(?<!\bare)(?<!\bwas)(?<!\bwere)(?<!\bto)(?<!\bfrom)(?<!\bget)(?<!\bcome)"
+    r"\s+here(?=\s*[?.!]*$))\b,?",
     re.IGNORECASE,
 )
 

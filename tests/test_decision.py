@@ -122,7 +122,9 @@ def test_parts_follow_the_outlets_named() -> None:
     assert [p.sources for p in parts] == [("Harbor Gazette",), ("Valley Ledger",)]
     assert "Thursday" in parts[0].text and "citrus" in parts[1].text
     # A part that only names its outlet shares the words of the next one.
-    shared = split_parts("Did both the Harbor Gazette and the Valley Ledger report the strike vote?", outlets)
+    shared = split_parts(
+        "Did both the Harbor Gazette and the Valley Ledger report the strike vote?", outlets
+    )
     assert all("strike vote" in p.text for p in shared)
     dated = split_parts(
         "Between the Harbor Gazette report on 2025-03-04 and the Valley Ledger report on "
@@ -148,7 +150,9 @@ def test_typos_and_aliases_are_matched() -> None:
 def test_unanswerable_is_refused_with_its_trace() -> None:
     a = next(
         x
-        for x in answerer().generate("Who won the chess final?", "Who won the chess final?", [OTHER])
+        for x in answerer().generate(
+            "Who won the chess final?", "Who won the chess final?", [OTHER]
+        )
         if not isinstance(x, str)
     )
     assert a.refused and is_refusal(a.text)

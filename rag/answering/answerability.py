@@ -33,7 +33,6 @@ SIGNALS = (
     "title_overlap",  # best share of the question's content words in one title
     "dense_top",  # cosine of the question and the best passage
     "sentence_dense",  # cosine of the question and the best sentence
-    "content_words",  # log(1 + number of content words of the question)
 )
 
 
@@ -79,7 +78,7 @@ def load_model(path: Path = MODEL_FILE) -> Model:
 def name_coverage(question: str, vocab: Vocabulary) -> tuple[float, list[str]]:
     """Share of the question's names the passages mention (full names weigh double), and
     the names they do not mention. Matching forgives typos and case ("blinkin")."""
-    found = [n for n in names(question) if any(w not in GENERIC for w in words(n))]
+    found = [n for n in names(question, question=True) if any(w not in GENERIC for w in words(n))]
     if not found:
         return 1.0, []
     missing = [
@@ -121,5 +120,4 @@ def measure(
         "title_overlap": title_overlap,
         "dense_top": max((p.score for p in passages), default=0.0),
         "sentence_dense": sentence_dense,
-        "content_words": math.log1p(len(asked)),
     }

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -177,10 +178,11 @@ class ExtractiveAnswerer:
             own = [s for s in sentences if s.passage.source == outlet]
             dated = [s for s in own if s.passage.published in part.dates]
             own = dated or own
-            text = vocab.correct(part.text)
+            # The outlet's name is what the part is filtered by, not what its sentences say.
+            text = vocab.correct(_without(part.text, outlet))
             # The best sentence of each of the outlet's articles, so that two parts about
             # one outlet can be answered from two of its articles.
-            picked = _one_per_article(self._preselect(text, own, vectors, len(own)))
+            picked = _spread(self._preselect(text, own, vectors, len(own)))
             judged_part = self._judge(text, picked[: cfg.part_candidates], outlet)
             part_scored.append(sorted(judged_part, key=lambda s: -s.logit))
         scored.sort(key=lambda s: -s.logit)
@@ -211,7 +213,8 @@ class ExtractiveAnswerer:
             trace = replace(base, decision=reason, candidates=_trace(everything, {}, reason))
             return Decision((), trace)
 
-        chosen, why = self._select(q, scored, part_scored, vectors)
+        chosen, why = self._select(q, scored, part_scored, vectors, sentences)
+        everything += [c for c in chosen if c not in everything]
         opening = ""
         notes = tuple(
             f"The articles from {p.sources[0]} don't cover this part: “{_short(p.text)}”."
@@ -234,6 +237,7 @@ class ExtractiveAnswerer:
         scored: list[Scored],
         part_scored: list[list[Scored]],
         vectors: Vectors,
+        pool: Sequence[Sentence] = (),
     ) -> tuple[list[Scored], dict[tuple[str, int, int], str]]:
         cfg = self.config
         ranked = sorted((self._bonus(q, s) for s in scored), key=lambda s: -s.score)
@@ -271,7 +275,7 @@ class ExtractiveAnswerer:
             elif q.kind == "entity" and ranked and not repeats(ranked[0]):
                 chosen.insert(0, ranked[0])
                 why[ranked[0].sentence.key] = "best"
-            self._bridge(q, ranked + [s for ps in part_scored for s in ps], chosen, why)
+            self._bridge(q, ranked + [s for ps in part_scored for s in ps], chosen, why, pool)
             if q.temporal:
                 chosen.sort(key=lambda s: s.sentence.passage.published or _NO_DATE)
             return chosen, why
@@ -288,7 +292,7 @@ class ExtractiveAnswerer:
             if not repeats(cand):
                 chosen.append(cand)
                 why[cand.sentence.key] = "runner-up"
-        self._bridge(q, ranked, chosen, why)
+        self._bridge(q, ranked, chosen, why, pool)
         return chosen, why
 
     def _bridge(
@@ -297,26 +301,54 @@ class ExtractiveAnswerer:
         judged: list[Scored],
         chosen: list[Scored],
         why: dict[tuple[str, int, int], str],
+        pool: Sequence[Sentence] = (),
     ) -> None:
-        """For an entity question, make sure the answer names the entity that the supporting
-        sentences of the most articles share ("Which company ...?" -> the one they all name)."""
+        """For an entity question, make sure the answer names the entity the supporting
+        sentences share ("Which company ...?" -> the one they all name), in its fullest form
+        ("Sam Altman", where the judged sentences say "Altman")."""
         if q.kind != "entity" or not judged:
             return
         asked = set(words(q.plain))
-        support: dict[str, set[str]] = {}
+        every = list(pool) or [s.sentence for s in judged]
+        full: list[str] = []  # every new name of the passages, longest first
+        for sent in every:
+            for name in names(sent.text):
+                if not set(words(name)) <= asked and name not in full:
+                    full.append(name)
+        full.sort(key=lambda n: -len(n.split()))
+
+        def canonical(name: str) -> str:
+            # The longest name that ends with this one ("Bankman-Fried" -> "Sam Bankman-Fried").
+            return next((f for f in full if f == name or f.endswith(" " + name)), name)
+
+        weight: dict[str, float] = {}
+        docs: dict[str, set[str]] = {}
         for s in judged:
-            for name in names(s.sentence.text):
-                if not set(words(name)) <= asked:
-                    support.setdefault(name, set()).add(s.sentence.passage.doc_id)
-        if not support:
+            for name in {canonical(n) for n in names(s.sentence.text)}:
+                if set(words(name)) <= asked:
+                    continue
+                weight[name] = weight.get(name, 0.0) + max(0.0, s.logit + 10.0)
+                docs.setdefault(name, set()).add(s.sentence.passage.doc_id)
+        if not weight:
             return
-        bridge = max(support, key=lambda n: (len(support[n]), len(n)))
-        if len(support[bridge]) < 2 or any(bridge in c.sentence.text for c in chosen):
+        bridge = max(weight, key=lambda n: (len(docs[n]), weight[n]))
+        if len(docs[bridge]) < 2 and len(weight) > 1:
             return
-        holders = sorted((s for s in judged if bridge in s.sentence.text), key=lambda s: -s.logit)
+        if any(bridge in c.sentence.text for c in chosen):
+            return
+        holders = [s for s in judged if bridge in s.sentence.text]
+        holders.sort(key=lambda s: -s.logit)
         if holders:
             chosen.insert(0, holders[0])
             why[holders[0].sentence.key] = f"names {bridge}"
+            return
+        for sent in every:  # in retrieval order: the best passage that spells it out
+            if bridge in sent.text:
+                item = Scored(sent, -12.0, 0.0, 0.0, "", -12.0)
+                chosen.insert(0, item)
+                why[sent.key] = f"names {bridge}"
+                judged.append(item)
+                return
 
     def _bonus(self, q: Question, s: Scored) -> Scored:
         """The entity bonus for who/which/when/how-many questions."""
@@ -420,16 +452,22 @@ def _short(text: str, limit: int = 90) -> str:
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
 
 
-def _one_per_article(
+def _without(text: str, outlet: str) -> str:
+    rest = re.sub(re.escape(outlet), " ", text, flags=re.IGNORECASE)
+    return " ".join(rest.replace("''", " ").split()) or text
+
+
+def _spread(
     ranked: list[tuple[float, Sentence, float]],
 ) -> list[tuple[float, Sentence, float]]:
+    """The best sentence of each article first, then the rest in their order."""
     seen: set[str] = set()
-    out = []
+    first, rest = [], []
     for item in ranked:
-        if item[1].passage.doc_id not in seen:
-            seen.add(item[1].passage.doc_id)
-            out.append(item)
-    return out
+        doc = item[1].passage.doc_id
+        (rest if doc in seen else first).append(item)
+        seen.add(doc)
+    return first + rest
 
 
 def _terms(text: str) -> set[str]:

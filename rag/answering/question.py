@@ -153,7 +153,7 @@ def outlet_mentions(question: str, outlets: Iterable[str]) -> list[tuple[int, in
     return sorted(found)
 
 
-def split_parts(question: str, outlets: Iterable[str], min_words: int = 4) -> tuple[Part, ...]:
+def split_parts(question: str, outlets: Iterable[str], min_words: int = 2) -> tuple[Part, ...]:
     """The question's parts, one per outlet mention, each with the words asked of it.
 
     A part's words run from its outlet's mention to the next one; a part with fewer than
@@ -226,7 +226,8 @@ def _fuzzy_equal(a: str, b: str) -> bool:
         return True
     if min(len(a), len(b)) >= 5 and (a.startswith(b) or b.startswith(a)):
         return abs(len(a) - len(b)) <= 3
-    if min(len(a), len(b)) < 4 or abs(len(a) - len(b)) > 1:
+    # Four-letter words are too often another word one letter away ("cost", "coast").
+    if min(len(a), len(b)) < 5 or abs(len(a) - len(b)) > 1:
         return False
     from rapidfuzz.distance import DamerauLevenshtein
 
@@ -273,7 +274,7 @@ class Vocabulary:
         def fix(m: re.Match[str]) -> str:
             word = m.group(0)
             low = word.lower()
-            if len(low) < 4 or low in self.words or stem(low) in self.stems:
+            if len(low) < 5 or low in self.words or stem(low) in self.stems:
                 return word
             found = self.match(low)
             if found is None or found == low or " " in found or found.startswith(low):
