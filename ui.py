@@ -34,6 +34,7 @@ import gradio as gr
 import rag
 from rag.config import Settings
 from rag.loaders import SUPPORTED_SUFFIXES
+from rag.text import MARKER
 
 EXAMPLES = (
     "Why was the launch's timing notable?",
@@ -115,9 +116,6 @@ def text_html(text: str) -> str:
     return esc(text).replace("\n", "<br>")
 
 
-_MARKER = re.compile(r"\[(\d+)\]")
-
-
 def link_markers(text: str, turn: int, cited: set[int]) -> str:
     """Escaped answer text whose markers [n] jump to source card n of the same answer."""
 
@@ -127,7 +125,7 @@ def link_markers(text: str, turn: int, cited: set[int]) -> str:
             return match.group(0)
         return f'<a class="marker" href="#{source_anchor(turn, n)}">[{n}]</a>'
 
-    return _MARKER.sub(link, text_html(text))
+    return MARKER.sub(link, text_html(text))
 
 
 def source_anchor(turn: int, n: int) -> str:
@@ -213,16 +211,33 @@ def sources_html(answer: rag.Answer, turn: int) -> str:
     return f'<details class="sources" open><summary>{label}</summary>{cards}</details>'
 
 
+def why_html(trace: rag.Trace) -> str:
+    """The decision as the answer's trace recorded it: probability, threshold, parts."""
+    if trace.probability is None and not trace.decision:
+        return ""
+    lines = [esc(trace.decision)]
+    if trace.probability is not None and trace.threshold is not None:
+        lines.append(
+            f"supported with probability {trace.probability:.2f} "
+            f"(answers need {trace.threshold:.2f})"
+        )
+    for part in trace.parts:
+        state = "supported" if part.supported else "not covered"
+        lines.append(f"{esc(', '.join(part.sources))}: {state}")
+    items = "".join(f"<li>{line}</li>" for line in lines)
+    return f'<details class="why"><summary>Why</summary><ul>{items}</ul></details>'
+
+
 def answer_html(answer: rag.Answer, turn: int) -> str:
     """A finished answer: linked markers and its sources, or a distinct refusal notice."""
     if answer.refused:
         return (
             '<div class="refusal"><span class="refusal-title">Not answered from these articles'
-            f"</span>{text_html(answer.text)}</div>"
+            f"</span>{text_html(answer.text)}</div>{why_html(answer.trace)}"
         )
     cited = {c.n for c in answer.citations}
     body = f'<div class="answer-text">{link_markers(answer.text, turn, cited)}</div>'
-    return body + sources_html(answer, turn)
+    return body + sources_html(answer, turn) + why_html(answer.trace)
 
 
 def pending_html(text: str) -> str:

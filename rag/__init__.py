@@ -24,7 +24,7 @@ from .errors import (
     RagError,
     StoreError,
 )
-from .types import Answer, Article, Chunk, Citation, IngestReport, Passage
+from .types import Answer, Article, Chunk, Citation, IngestReport, Passage, Trace
 
 __all__ = [
     "Answer",
@@ -42,6 +42,7 @@ __all__ = [
     "RagError",
     "Settings",
     "StoreError",
+    "Trace",
     "answer",
     "as_retriever",
     "get_article",

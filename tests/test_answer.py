@@ -12,8 +12,8 @@ import pytest
 from conftest import make_settings
 
 import rag
-from rag.text import MARKER, strip_markers
 from rag.config import Settings
+from rag.text import MARKER, strip_markers
 
 TIMING = "coming just weeks before a major political transition in the United States"
 

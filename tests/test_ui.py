@@ -22,6 +22,7 @@ from conftest import CORPUS, REPO
 
 import rag
 from rag.config import Settings
+from rag.types import PartTrace
 
 # ui.py is a script at the repository root, not part of the installed package.
 sys.path.insert(0, str(REPO))
@@ -359,3 +360,20 @@ def test_binding_elsewhere_without_auth_prints_a_warning(
     assert "warning" not in capsys.readouterr().err
     assert ui.parse_auth("ann:secret") == ("ann", "secret")
     assert ui.main(settings.replace(auth="no-colon")) == 2
+
+
+def test_why_shows_the_trace_escaped() -> None:
+    trace = rag.Trace(
+        decision="partly answered",
+        probability=0.61,
+        threshold=0.4,
+        parts=(
+            PartTrace("x", ("<b>Gazette</b>",), 1.0, True),
+            PartTrace("y", ("Ledger",), -9.0, False),
+        ),
+    )
+    shown = ui.why_html(trace)
+    assert "0.61" in shown and "0.40" in shown and "partly answered" in shown
+    assert "&lt;b&gt;Gazette&lt;/b&gt;: supported" in shown and "<b>" not in shown
+    assert "Ledger: not covered" in shown
+    assert ui.why_html(rag.Trace()) == ""
