@@ -137,19 +137,22 @@ def kind_of(question: str) -> tuple[str, str]:
 
 
 def outlet_mentions(question: str, outlets: Iterable[str]) -> list[tuple[int, int, str]]:
-    """(start, end, outlet) of each outlet the question names, in order, not overlapping."""
+    """(start, end, outlet) of each outlet the question names, in order, not overlapping.
+
+    An outlet's name is matched as it is capitalised ("The Week", "the Verge"), so "this
+    week" or "the age of" names no outlet; a leading "The" may be left out or lower case.
+    """
     found: list[tuple[int, int, str]] = []
-    lowered = question.lower()
-    for outlet in sorted({o for o in outlets if o.strip()}, key=len, reverse=True):
-        forms = {outlet.lower()}
-        if outlet.lower().startswith("the "):
-            forms.add(outlet.lower()[4:])
-        for form in forms:
-            if len(form) < 3:
-                continue
-            for m in re.finditer(rf"(?<!\w){re.escape(form)}(?!\w)", lowered):
-                if not any(s < m.end() and m.start() < e for s, e, _ in found):
-                    found.append((m.start(), m.end(), outlet))
+    for outlet in sorted({o.strip() for o in outlets if o.strip()}, key=len, reverse=True):
+        core = re.sub(r"^the\s+", "", outlet, flags=re.IGNORECASE)
+        if len(core) < 3:
+            continue
+        pattern = rf"(?<!\w)(?:(?i:the)\s+)?{re.escape(core)}(?!\w)"
+        if not any(ch.isupper() for ch in core):  # an all-lower-case name: match any case
+            pattern = rf"(?i){pattern}"
+        for m in re.finditer(pattern, question):
+            if not any(s < m.end() and m.start() < e for s, e, _ in found):
+                found.append((m.start(), m.end(), outlet))
     return sorted(found)
 
 
