@@ -462,7 +462,8 @@ def _spread(
 ) -> list[tuple[float, Sentence, float]]:
     """The best sentence of each article first, then the rest in their order."""
     seen: set[str] = set()
-    first, rest = [], []
+    first: list[tuple[float, Sentence, float]] = []
+    rest: list[tuple[float, Sentence, float]] = []
     for item in ranked:
         doc = item[1].passage.doc_id
         (rest if doc in seen else first).append(item)
