@@ -3,12 +3,11 @@
     python evals/fit_answerability.py [--suites seed,multihop,realtimeqa] [--out FILE]
 
 Runs every tuning case through ``rag.answer`` with nothing refused, and every tuning question
-once more against another suite's articles (unanswerable there), reads the signals from
-each answer's trace, fits a logistic regression (standardised signals, non-negative weights, balanced
-classes, scipy's L-BFGS-B), and picks the operating point on the same tuning cases: the threshold with the
-most correct decisions (answer an answerable case, refuse an unanswerable one) weighted
-equally per class. Writes ``rag/answering/answerability.json`` with the weights, the
-threshold and the tuning curve. The test parts are never read here.
+once more against another suite's articles (unanswerable there), reads the signals from each
+answer's trace, fits a logistic regression (standardised signals, non-negative weights,
+balanced classes; scipy's L-BFGS-B), and picks the operating point on the same tuning rows:
+the threshold with the best balanced accuracy. Writes ``rag/answering/answerability.json``
+with the weights, the threshold and the tuning curve. The test parts are never read here.
 """
 
 from __future__ import annotations
