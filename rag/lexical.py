@@ -16,24 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .store import Store
+from .text import MONTHS
 
 if TYPE_CHECKING:
     import numpy as np
-
-_MONTHS = [
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-]
 
 
 def lexical_text(text: str, meta: dict[str, Any]) -> str:
@@ -42,7 +28,7 @@ def lexical_text(text: str, meta: dict[str, Any]) -> str:
     published = str(meta.get("published", ""))
     if len(published) >= 7:
         month = int(published[5:7])
-        parts.append(f"{_MONTHS[month - 1]} {published[:4]}")
+        parts.append(f"{MONTHS[month - 1]} {published[:4]}")
     return "\n".join(p for p in parts if p)
 
 

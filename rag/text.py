@@ -255,7 +255,7 @@ def names(text: str, question: bool = False) -> list[str]:
 
 # ---------------------------------------------------------------------------------- dates
 # A date or time of day in a sentence: what a "when" question asks for.
-_MONTH_NAMES = [
+MONTHS = [
     "january",
     "february",
     "march",
@@ -270,7 +270,7 @@ _MONTH_NAMES = [
     "december",
 ]
 TIME_WORDS = re.compile(
-    r"\b(?:(?:19|20)\d\d|" + "|".join(_MONTH_NAMES) + r"|jan|feb|mar|apr|jun|jul|aug|sept?|oct"
+    r"\b(?:(?:19|20)\d\d|" + "|".join(MONTHS) + r"|jan|feb|mar|apr|jun|jul|aug|sept?|oct"
     r"|nov|dec|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today"
     r"|tomorrow|tonight|morning|afternoon|evening|noon|midnight|week|month|year|decade"
     r"|\d{1,2}:\d\d|\d{1,2}\s*(?:a\.m\.|p\.m\.|am|pm)|gmt|utc)\b",
