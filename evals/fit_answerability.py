@@ -28,7 +28,14 @@ HERE = Path(__file__).resolve().parent
 # The signals the model weighs: evidence that the passages answer the question. Retrieval
 # cosines are recorded in every trace but left out: they measure how long the passages are
 # as much as whether they answer (short questions score low against long news passages).
-MODEL_SIGNALS = ("ce_best", "ce_part_min", "coverage", "name_coverage", "title_overlap")
+MODEL_SIGNALS = (
+    "ce_best",
+    "ce_part_min",
+    "ce_typed",
+    "coverage",
+    "name_coverage",
+    "title_overlap",
+)
 L2 = 0.01
 SUITES = {
     "seed": HERE / "seed.yaml",

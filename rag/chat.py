@@ -65,6 +65,21 @@ def _answer_text(answer: str) -> str:
     return "" if is_refusal(answer) else answer
 
 
+# Pronouns that stand for a person or thing named earlier ("this article" names its topic).
+_PRONOUNS = frozenset(
+    ["he", "him", "his", "she", "her", "hers", "they", "them", "their", "it", "its"]
+)
+
+
+def unresolved_reference(question: str) -> str | None:
+    """The word ("it", "he") a question leans on when it says nothing else to search for:
+    "Who reported it?" asked first names nothing the articles could be searched for."""
+    ws = words(question)
+    pointing = [w for w in ws if w in _PRONOUNS]
+    content = [w for w in ws if w not in stopwords() and w not in ANAPHORA and len(w) > 1]
+    return pointing[0] if pointing and len(content) <= 1 else None
+
+
 def needs_context(question: str) -> bool:
     """A question that refers back ("he", "that") or is too short to stand alone."""
     ws = words(question)

@@ -9,13 +9,13 @@ from typing import Any, Protocol
 
 from .answering.extractive import AnswererConfig, ExtractiveAnswerer
 from .answering.question import Question, Vocabulary, analyze
-from .chat import History, condense, normalize_history, resolve_pronouns
+from .chat import History, condense, normalize_history, resolve_pronouns, unresolved_reference
 from .config import Settings
 from .errors import ConfigError
 from .index import Index
 from .retrieval import Filters, Retriever, clean_question
-from .text import NO_MATCH, strip_filler
-from .types import Answer, IngestReport, Passage
+from .text import NO_MATCH, strip_filler, unclear_reference
+from .types import Answer, IngestReport, Passage, Trace
 
 # Passages retrieved for each outlet a multi-part question names, besides the k for the whole.
 PART_K = 3
@@ -93,6 +93,18 @@ class Pipeline:
         answerer: str | None = None,
     ) -> Iterator[str | Answer]:
         question = clean_question(question)
+        vague = None if normalize_history(history) else unresolved_reference(question)
+        if vague is not None:
+            text = unclear_reference(vague)
+            yield text
+            yield Answer(
+                text=text,
+                refused=True,
+                query=question,
+                answerer=answerer or self.settings.answerer,
+                trace=Trace(decision=f"refused: “{vague}” refers to nothing asked before"),
+            )
+            return
         query = self.standalone_query(question, history, answerer)
         k = k or self.settings.k
         search = strip_filler(query)

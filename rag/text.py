@@ -51,7 +51,7 @@ def _tools() -> tuple[Any, frozenset[str]]:
     extra = {"said", "say", "says", "tell", "told", "me", "you", "your", "i", "we", "our", "us"}
     extra |= {"can", "could", "would", "should", "may", "might", "has", "have", "had", "did"}
     extra |= {"does", "do", "whom", "whose", "which", "what", "who", "why", "how", "when"}
-    extra |= {"where", "here", "its", "his", "her", "him", "she", "he", "them"}
+    extra |= {"where", "here", "its", "his", "her", "him", "she", "he", "them", "about"}
     return Stemmer.Stemmer("english"), frozenset(STOPWORDS_EN) | frozenset(extra)
 
 
@@ -306,7 +306,17 @@ def strip_filler(question: str) -> str:
 # even when the history holds only its text.
 NO_ANSWER = "The articles don't cover this, so I can't answer it from them."
 NO_MATCH = "No articles match these filters, so there is nothing to answer from."
-_REFUSAL = re.compile(r"^\s*(?:The articles don't (?:cover|mention)|No articles match)\b")
+_REFUSAL = re.compile(
+    r"^\s*(?:The articles don't (?:cover|mention)|No articles match|It isn't clear what)\b"
+)
+
+
+def unclear_reference(word: str) -> str:
+    """The refusal for a question that leans on a word ("it", "he") nothing has named."""
+    return (
+        f"It isn't clear what “{word}” refers to: nothing was asked before this. "
+        "Ask again, naming who or what you mean."
+    )
 
 
 def is_refusal(text: str) -> bool:

@@ -13,11 +13,11 @@ import pytest
 from rag.answering.answerability import SIGNALS, Model, load_model, name_coverage
 from rag.answering.extractive import AnswererConfig, ExtractiveAnswerer
 from rag.answering.question import Vocabulary, analyze, kind_of, split_parts
-from rag.chat import condense
+from rag.chat import condense, unresolved_reference
 from rag.evaluate import metrics as m
 from rag.evaluate.splits import make_split, read_split
 from rag.evaluate.suite import Case, SuiteError
-from rag.text import NO_ANSWER, content_terms, is_refusal, strip_filler
+from rag.text import NO_ANSWER, content_terms, is_refusal, strip_filler, unclear_reference
 from rag.types import Passage
 
 REPO = Path(__file__).resolve().parents[1]
@@ -236,6 +236,14 @@ def test_summary_quotes_the_lead() -> None:
 
 
 # --------------------------------------------------------------------------- follow-ups
+def test_a_first_question_leaning_on_a_pronoun_is_unclear() -> None:
+    assert unresolved_reference("Who reported it?") == "it"
+    assert unresolved_reference("What did he say about Russia?") == "he"
+    assert unresolved_reference("How far did it fly before it came down?") is None
+    assert unresolved_reference("What is this article about?") is None
+    assert is_refusal(unclear_reference("it"))
+
+
 def test_follow_up_after_a_refusal_does_not_search_its_titles() -> None:
     refusal = f"{NO_ANSWER} The closest topics they do cover: “Ortega Strikes Out 14”."
     query = condense("What did he say?", [("Who is the mayor of Atlantis?", refusal)])

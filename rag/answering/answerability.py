@@ -28,6 +28,7 @@ SIGNALS = (
     "ce_best",  # the cross-encoder's best sentence logit against the question
     "ce_second",  # the runner-up's logit (support spread over several sentences)
     "ce_part_min",  # multi-part questions: the weakest part's best logit (else ce_best)
+    "ce_typed",  # who/when/how-many questions: the best logit of a sentence naming the asked type
     "coverage",  # share of the question's content words found in the passages
     "name_coverage",  # share of the question's names found (full names weigh double)
     "title_overlap",  # best share of the question's content words in one title
@@ -99,8 +100,10 @@ def measure(
     ce: Sequence[float],
     part_best: Sequence[float],
     sentence_dense: float,
+    typed: Sequence[float] = (),
 ) -> dict[str, float]:
-    """Every signal for one question; ``ce`` holds the judged logits, best first."""
+    """Every signal for one question; ``ce`` holds the judged logits, best first, and
+    ``typed`` those of sentences that name what an entity question asks for."""
     asked = content_words(question.plain)
     covered = [w for w in asked if vocab.match(w) is not None]
     title_overlap = 0.0
@@ -115,6 +118,7 @@ def measure(
         "ce_best": best,
         "ce_second": ce[1] if len(ce) > 1 else best,
         "ce_part_min": min(part_best) if part_best else best,
+        "ce_typed": max(typed, default=-12.0),
         "coverage": len(covered) / len(asked) if asked else 1.0,
         "name_coverage": name_coverage(question.plain, vocab)[0],
         "title_overlap": title_overlap,

@@ -63,8 +63,10 @@ class AnswererConfig:
     runner_up_gap_explain: float = 6.0
     runner_up_floor: float = -5.0
     redundant: float = 0.8  # cosine above which a runner-up repeats a chosen sentence
-    # A part of a multi-part question is supported when its best sentence reaches this logit.
+    # A part of a multi-part question is supported when its best sentence reaches this logit;
+    # its best sentence is quoted (when the question is answered) from a lower logit on.
     part_min: float = -6.0
+    part_quote_min: float = -6.0
     # Logit bonus for a sentence that names something of the asked type the question does not
     # (a person for "who", a date for "when", a number for "how many").
     entity_bonus: float = 2.0
@@ -79,6 +81,7 @@ class Decision:
     trace: Trace
     notes: tuple[str, ...] = ()  # sentences of our own: uncovered parts
     opening: str = ""  # "Yes." or "No." before the quotes of a yes/no question
+    uncovered: tuple[str, ...] = ()  # the parts no quoted sentence covers
 
     @property
     def refused(self) -> bool:
@@ -188,7 +191,12 @@ class ExtractiveAnswerer:
         scored.sort(key=lambda s: -s.logit)
         part_best = [ps[0].logit if ps else -12.0 for ps in part_scored]
         best_dense = max((s.dense for s in scored), default=0.0)
-        signals = measure(q, passages, vocab, [s.logit for s in scored], part_best, best_dense)
+        typed = [
+            s.logit for s in scored if q.kind != "entity" or names_asked_type(q, s.sentence.text)
+        ]
+        signals = measure(
+            q, passages, vocab, [s.logit for s in scored], part_best, best_dense, typed
+        )
         probability = self.model.probability(signals)
         _, missing = name_coverage(q.plain, vocab)
         parts = tuple(
@@ -216,10 +224,11 @@ class ExtractiveAnswerer:
         chosen, why = self._select(q, scored, part_scored, vectors, sentences)
         everything += [c for c in chosen if c not in everything]
         opening = ""
+        quoted = {why.get(c.sentence.key, "") for c in chosen}
+        uncovered = [p for p in parts if not p.supported and f"part: {p.sources[0]}" not in quoted]
         notes = tuple(
             f"The articles from {p.sources[0]} don't cover this part: “{_short(p.text)}”."
-            for p in parts
-            if not p.supported
+            for p in uncovered
         )
         if q.kind == "yes_no" and parts:
             # Supported parts say yes to what they assert; a question that asserts a
@@ -228,7 +237,7 @@ class ExtractiveAnswerer:
             opening = "Yes." if yes else "No."
         decision = "partly answered" if notes else "answered"
         trace = replace(base, decision=decision, candidates=_trace(everything, why, "not chosen"))
-        return Decision(tuple(chosen), trace, notes, opening)
+        return Decision(tuple(chosen), trace, notes, opening, tuple(p.text for p in uncovered))
 
     # ----------------------------------------------------------------------- selection
     def _select(
@@ -260,7 +269,7 @@ class ExtractiveAnswerer:
                 options.sort(key=lambda s: -s.score)
                 taken = used_docs.setdefault(outlet, set())
                 for cand in options:
-                    if cand.logit < cfg.part_min:
+                    if cand.logit < cfg.part_quote_min:
                         break
                     # Two parts about the same outlet are two of its articles.
                     if cand.sentence.passage.doc_id in taken or repeats(cand):
@@ -332,7 +341,9 @@ class ExtractiveAnswerer:
         if not weight:
             return
         bridge = max(weight, key=lambda n: (len(docs[n]), weight[n]))
-        if len(docs[bridge]) < 2 and len(weight) > 1:
+        # Shared by two articles, or the only candidate when the answer names none yet.
+        named = any(names_asked_type(q, c.sentence.text) for c in chosen)
+        if len(docs[bridge]) < 2 and named:
             return
         if any(bridge in c.sentence.text for c in chosen):
             return
@@ -426,7 +437,7 @@ class ExtractiveAnswerer:
             query=query,
             passages=tuple(passages),
             answerer=self.name,
-            unsupported=tuple(p.text for p in decision.trace.parts if not p.supported),
+            unsupported=decision.uncovered,
             trace=decision.trace,
         )
 
