@@ -342,5 +342,5 @@ def refusal_text(passages: Sequence[Passage], missing: Sequence[str] = ()) -> st
 
 # Sentences of the answerer's own (not quotes): a part the articles do not cover, and the
 # "Yes." or "No." that opens the answer to a yes/no question.
-NOTE = re.compile(r"^\s*The articles (?:from .+? )?don't cover\b")
+NOTE = re.compile(r"^\s*The articles (?:from .+? )?don't (?:clearly )?cover\b")
 OPENER = re.compile(r"^\s*(?:Yes|No)\.(?:\s+|$)")
