@@ -253,8 +253,8 @@ def names(text: str, question: bool = False) -> list[str]:
     return found
 
 
-# ---------------------------------------------------------------------------------- dates
-# A date or time of day in a sentence: what a "when" question asks for.
+# ------------------------------------------------------------------------- answer types
+# What a who/when/how-many question asks for, as it appears in a sentence that answers it.
 MONTHS = [
     "january",
     "february",
@@ -269,14 +269,61 @@ MONTHS = [
     "november",
     "december",
 ]
-TIME_WORDS = re.compile(
-    r"\b(?:(?:19|20)\d\d|" + "|".join(MONTHS) + r"|jan|feb|mar|apr|jun|jul|aug|sept?|oct"
-    r"|nov|dec|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today"
-    r"|tomorrow|tonight|morning|afternoon|evening|noon|midnight|week|month|year|decade"
-    r"|\d{1,2}:\d\d|\d{1,2}\s*(?:a\.m\.|p\.m\.|am|pm)|gmt|utc)\b",
-    re.IGNORECASE,
+_NUM = r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|"
+_NUM += r"hundreds?|thousands?|millions?|billions?|several|a few)"
+_DATE_WORDS = (
+    r"\b(?:(?:19|20)\d\d|" + "|".join(MONTHS) + r"|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec"
+    r"|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tomorrow"
+    r"|tonight|noon|midnight|(?:last|next|this|that|early|late)\s+(?:week|month|year|morning|"
+    r"night|evening|afternoon|spring|summer|fall|autumn|winter)|\d{1,2}:\d\d"
+    r"|\d{1,2}\s*(?:a\.m\.|p\.m\.|am|pm)|gmt|utc)\b"
 )
-NUMBER = re.compile(r"\d")
+ANSWER_TYPES: dict[str, re.Pattern[str]] = {
+    "date": re.compile(_DATE_WORDS, re.IGNORECASE),
+    "age": re.compile(
+        r"\b\d{1,3}[- ](?:years?|yrs?)[- ]old\b|\baged?\s+\d{1,3}\b|\bage of \d{1,3}\b"
+        r"|,\s*\d{1,3},|\b(?:teen|twenties|thirties|forties|fifties|sixties|seventies|eighties)",
+        re.IGNORECASE,
+    ),
+    "distance": re.compile(
+        rf"\b{_NUM}\s*(?:-\s*)?(?:km|kilomet\w*|miles?|met(?:er|re)s?|feet|foot|yards?|"
+        r"nautical)\b",
+        re.IGNORECASE,
+    ),
+    "duration": re.compile(
+        rf"\b{_NUM}\s*(?:-\s*)?(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|"
+        r"decades?)\b|\buntil\b|\bsince\b",
+        re.IGNORECASE,
+    ),
+    "amount": re.compile(
+        rf"[$€£¥]\s*\d|\b{_NUM}\s*(?:dollars?|euros?|pounds?|yen|percent|per cent|%|"
+        r"million|billion|trillion|tons?|tonnes?|kg|kilograms?)\b",
+        re.IGNORECASE,
+    ),
+    "count": re.compile(rf"\b{_NUM}\b", re.IGNORECASE),
+    "frequency": re.compile(
+        r"\b(?:times|every|daily|weekly|monthly|annually|yearly|once|twice|always|never|often)\b",
+        re.IGNORECASE,
+    ),
+}
+# The wh-phrase of a question -> the answer type it wants (names otherwise).
+ASKED_TYPE = {
+    "when": "date",
+    "what time": "date",
+    "what day": "date",
+    "what date": "date",
+    "what year": "date",
+    "what month": "date",
+    "how old": "age",
+    "how far": "distance",
+    "how long": "duration",
+    "how much": "amount",
+    "how many": "count",
+    "how big": "amount",
+    "how tall": "distance",
+    "how often": "frequency",
+}
+
 
 # ---------------------------------------------------------------------------------- filler
 # Phrases that point at the collection rather than ask anything: "in the article",

@@ -278,3 +278,32 @@ def test_yes_no_of_an_answer() -> None:
     assert m.yes_no("Yes. The Gazette said so [1].") == "yes"
     assert m.yes_no("No. It did not [1].") == "no"
     assert m.yes_no("Nobody said it [1].") == ""
+
+
+@pytest.mark.parametrize(
+    ("question", "yes", "no"),
+    [
+        (
+            "How old is Dale Ferreira?",
+            "Ferreira, 58, said the vote was clear.",
+            "Ferreira led 1,840 members.",
+        ),
+        ("How far did the missile fly?", "It flew 1,100 kilometers.", "It flew on Monday."),
+        (
+            "When does the strike begin?",
+            "It begins on Thursday, March 6.",
+            "It begins after the vote.",
+        ),
+        (
+            "How many ships were waiting?",
+            "Eleven ships were waiting.",
+            "Ships were waiting offshore.",
+        ),
+        ("Who led the strike?", "Dale Ferreira led the strike.", "The union led the strike."),
+    ],
+)
+def test_sentences_of_the_asked_type(question: str, yes: str, no: str) -> None:
+    from rag.answering.extractive import names_asked_type
+
+    q = analyze(question)
+    assert names_asked_type(q, yes) and not names_asked_type(q, no)

@@ -27,7 +27,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from ..text import NUMBER, TIME_WORDS, looks_like_heading, names, refusal_text, with_marker, words
+from ..text import (
+    ANSWER_TYPES,
+    ASKED_TYPE,
+    looks_like_heading,
+    names,
+    refusal_text,
+    with_marker,
+    words,
+)
 from ..types import Answer, Candidate, Citation, PartTrace, Passage, Trace
 from .answerability import load_model, measure, name_coverage
 from .citations import Sentence, citation, passage_sentences
@@ -453,14 +461,14 @@ _NO_DATE = dt.date.max
 
 def names_asked_type(q: Question, sentence: str) -> bool:
     """The sentence names something of the type the question asks for, and the question
-    does not already name it: a person for "who", a date for "when", a number for "how many"."""
-    asks = q.asks
-    if asks == "when" or (
-        asks.startswith("what") and asks.split()[-1] in ("time", "day", "date", "year", "month")
-    ):
-        return bool(TIME_WORDS.search(sentence))
-    if asks.startswith("how"):
-        return bool(NUMBER.search(sentence))
+    does not already name it: an age for "how old", a date for "when", a person or thing
+    (a name the question does not hold) for "who" and "which"."""
+    kind = ASKED_TYPE.get(q.asks)
+    if kind is not None:
+        found = ANSWER_TYPES[kind].search(sentence)
+        if kind == "duration" and not found:  # "how long" is a distance too
+            found = ANSWER_TYPES["distance"].search(sentence)
+        return bool(found)
     asked = set(words(q.plain))
     return any(not set(words(n)) <= asked for n in names(sentence))
 
