@@ -303,7 +303,7 @@ def test_yes_no_of_an_answer() -> None:
     ],
 )
 def test_sentences_of_the_asked_type(question: str, yes: str, no: str) -> None:
-    from rag.answering.extractive import names_asked_type
+    from rag.answering.evidence import names_asked_type
 
     q = analyze(question)
     assert names_asked_type(q, yes) and not names_asked_type(q, no)

@@ -22,23 +22,28 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..text import (
-    ANSWER_TYPES,
-    ASKED_TYPE,
+    content_terms,
     looks_like_heading,
-    names,
     refusal_text,
     with_marker,
-    words,
 )
-from ..types import Answer, Candidate, Citation, PartTrace, Passage, Trace
+from ..types import Answer, Citation, PartTrace, Passage, Trace
 from .answerability import load_model, measure, name_coverage
 from .citations import Sentence, citation, passage_sentences
+from .evidence import (
+    Scored,
+    add_bridge_entity,
+    names_asked_type,
+    short,
+    spread,
+    trace_candidates,
+    without,
+)
 from .question import Question, Vocabulary, analyze
 
 if TYPE_CHECKING:
@@ -98,16 +103,6 @@ class Decision:
         return not self.chosen
 
 
-@dataclass(frozen=True)
-class Scored:
-    sentence: Sentence
-    score: float  # the cross-encoder's logit (plus the entity bonus when ranking)
-    dense: float  # cosine similarity with the query
-    cheap: float  # the preselection score: similarity and word overlap
-    part: str = ""  # the outlet of the part it was judged for
-    logit: float = 0.0  # the cross-encoder's logit alone
-
-
 class ExtractiveAnswerer:
     """Picks supporting sentences, drops redundant ones, cites each; refuses when unsupported."""
 
@@ -136,11 +131,11 @@ class ExtractiveAnswerer:
     ) -> list[tuple[float, Sentence, float]]:
         cfg = self.config
         qv = self.embedder.encode([query])[0]
-        q_terms = _terms(query)
+        q_terms = content_terms(query)
         ranked = []
         for sent in sentences:
             d = float(vectors[sent.key] @ qv)
-            overlap = len(q_terms & _terms(sent.text)) / len(q_terms) if q_terms else 0.0
+            overlap = len(q_terms & content_terms(sent.text)) / len(q_terms) if q_terms else 0.0
             cheap = cfg.cheap_dense * d + cfg.cheap_overlap * overlap - cfg.cheap_rank * sent.rank
             ranked.append((cheap, sent, d))
         ranked.sort(key=lambda c: -c[0])
@@ -192,10 +187,10 @@ class ExtractiveAnswerer:
             dated = [s for s in own if s.passage.published in part.dates]
             own = dated or own
             # The outlet's name is what the part is filtered by, not what its sentences say.
-            text = vocab.correct(_without(part.text, outlet))
+            text = vocab.correct(without(part.text, outlet))
             # The best sentence of each of the outlet's articles, so that two parts about
             # one outlet can be answered from two of its articles.
-            picked = _spread(self._preselect(text, own, vectors, len(own)))
+            picked = spread(self._preselect(text, own, vectors, len(own)))
             judged_part = self._judge(text, picked[: cfg.part_candidates], outlet)
             part_scored.append(sorted(judged_part, key=lambda s: -s.logit))
         scored.sort(key=lambda s: -s.logit)
@@ -228,7 +223,9 @@ class ExtractiveAnswerer:
         everything = scored + [s for ps in part_scored for s in ps]
         if not answerable:
             reason = f"refused: P(answerable) {probability:.2f} < {self.threshold:.2f}"
-            trace = replace(base, decision=reason, candidates=_trace(everything, {}, reason))
+            trace = replace(
+                base, decision=reason, candidates=trace_candidates(everything, {}, reason)
+            )
             return Decision((), trace)
 
         chosen, why = self._select(q, scored, part_scored, vectors, sentences)
@@ -239,7 +236,7 @@ class ExtractiveAnswerer:
         # A part whose best sentence is quoted although it falls short of support says so.
         notes = tuple(
             f"The articles from {p.sources[0]} don't "
-            f"{'cover' if p in uncovered else 'clearly cover'} this part: “{_short(p.text)}”."
+            f"{'cover' if p in uncovered else 'clearly cover'} this part: “{short(p.text)}”."
             for p in parts
             if not p.supported
         )
@@ -249,7 +246,9 @@ class ExtractiveAnswerer:
             yes = all(p.supported for p in parts) != q.negated
             opening = "Yes." if yes else "No."
         decision = "partly answered" if notes else "answered"
-        trace = replace(base, decision=decision, candidates=_trace(everything, why, "not chosen"))
+        trace = replace(
+            base, decision=decision, candidates=trace_candidates(everything, why, "not chosen")
+        )
         unsupported = tuple(p.text for p in parts if not p.supported)
         return Decision(tuple(chosen), trace, notes, opening, unsupported)
 
@@ -298,9 +297,9 @@ class ExtractiveAnswerer:
             elif q.kind == "entity" and ranked and not repeats(ranked[0]):
                 chosen.insert(0, ranked[0])
                 why[ranked[0].sentence.key] = "best"
-            self._bridge(q, ranked + [s for ps in part_scored for s in ps], chosen, why, pool)
+            add_bridge_entity(q, ranked + [s for ps in part_scored for s in ps], chosen, why, pool)
             if q.temporal:
-                chosen.sort(key=lambda s: s.sentence.passage.published or _NO_DATE)
+                chosen.sort(key=lambda s: s.sentence.passage.published or dt.date.max)
             return chosen, why
 
         if not ranked:
@@ -315,65 +314,8 @@ class ExtractiveAnswerer:
             if not repeats(cand):
                 chosen.append(cand)
                 why[cand.sentence.key] = "runner-up"
-        self._bridge(q, ranked, chosen, why, pool)
+        add_bridge_entity(q, ranked, chosen, why, pool)
         return chosen, why
-
-    def _bridge(
-        self,
-        q: Question,
-        judged: list[Scored],
-        chosen: list[Scored],
-        why: dict[tuple[str, int, int], str],
-        pool: Sequence[Sentence] = (),
-    ) -> None:
-        """For an entity question, make sure the answer names the entity the supporting
-        sentences share ("Which company ...?" -> the one they all name), in its fullest form
-        ("Sam Altman", where the judged sentences say "Altman")."""
-        if q.kind != "entity" or not judged:
-            return
-        asked = set(words(q.plain))
-        every = list(pool) or [s.sentence for s in judged]
-        full: list[str] = []  # every new name of the passages, longest first
-        for sent in every:
-            for name in names(sent.text):
-                if not set(words(name)) <= asked and name not in full:
-                    full.append(name)
-        full.sort(key=lambda n: -len(n.split()))
-
-        def canonical(name: str) -> str:
-            # The longest name that ends with this one ("Bankman-Fried" -> "Sam Bankman-Fried").
-            return next((f for f in full if f == name or f.endswith(" " + name)), name)
-
-        weight: dict[str, float] = {}
-        docs: dict[str, set[str]] = {}
-        for s in judged:
-            for name in {canonical(n) for n in names(s.sentence.text)}:
-                if set(words(name)) <= asked:
-                    continue
-                weight[name] = weight.get(name, 0.0) + max(0.0, s.logit + 10.0)
-                docs.setdefault(name, set()).add(s.sentence.passage.doc_id)
-        if not weight:
-            return
-        bridge = max(weight, key=lambda n: (len(docs[n]), weight[n]))
-        # Shared by two articles, or the only candidate when the answer names none yet.
-        named = any(names_asked_type(q, c.sentence.text) for c in chosen)
-        if len(docs[bridge]) < 2 and named:
-            return
-        if any(bridge in c.sentence.text for c in chosen):
-            return
-        holders = [s for s in judged if bridge in s.sentence.text]
-        holders.sort(key=lambda s: -s.logit)
-        if holders:
-            chosen.insert(0, holders[0])
-            why[holders[0].sentence.key] = f"names {bridge}"
-            return
-        for sent in every:  # in retrieval order: the best passage that spells it out
-            if bridge in sent.text:
-                item = Scored(sent, -12.0, 0.0, 0.0, "", -12.0)
-                chosen.insert(0, item)
-                why[sent.key] = f"names {bridge}"
-                judged.append(item)
-                return
 
     def _bonus(self, q: Question, s: Scored) -> Scored:
         """The entity bonus for who/which/when/how-many questions."""
@@ -402,7 +344,7 @@ class ExtractiveAnswerer:
         trace = Trace(
             kind=q.kind,
             decision="answered",
-            candidates=_trace(chosen, why, ""),
+            candidates=trace_candidates(chosen, why, ""),
             question=judged,
             missing=tuple(missing),
         )
@@ -454,78 +396,6 @@ class ExtractiveAnswerer:
             unsupported=decision.uncovered,
             trace=decision.trace,
         )
-
-
-_NO_DATE = dt.date.max
-
-
-def names_asked_type(q: Question, sentence: str) -> bool:
-    """The sentence names something of the type the question asks for, and the question
-    does not already name it: an age for "how old", a date for "when", a person or thing
-    (a name the question does not hold) for "who" and "which"."""
-    kind = ASKED_TYPE.get(q.asks)
-    if kind is not None:
-        found = ANSWER_TYPES[kind].search(sentence)
-        if kind == "duration" and not found:  # "how long" is a distance too
-            found = ANSWER_TYPES["distance"].search(sentence)
-        return bool(found)
-    asked = set(words(q.plain))
-    return any(not set(words(n)) <= asked for n in names(sentence))
-
-
-def _short(text: str, limit: int = 90) -> str:
-    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
-
-
-def _without(text: str, outlet: str) -> str:
-    rest = re.sub(re.escape(outlet), " ", text, flags=re.IGNORECASE)
-    return " ".join(rest.replace("''", " ").split()) or text
-
-
-def _spread(
-    ranked: list[tuple[float, Sentence, float]],
-) -> list[tuple[float, Sentence, float]]:
-    """The best sentence of each article first, then the rest in their order."""
-    seen: set[str] = set()
-    first: list[tuple[float, Sentence, float]] = []
-    rest: list[tuple[float, Sentence, float]] = []
-    for item in ranked:
-        doc = item[1].passage.doc_id
-        (rest if doc in seen else first).append(item)
-        seen.add(doc)
-    return first + rest
-
-
-def _terms(text: str) -> set[str]:
-    from ..text import content_terms
-
-    return content_terms(text)
-
-
-def _trace(
-    scored: Sequence[Scored], why: dict[tuple[str, int, int], str], dropped: str
-) -> tuple[Candidate, ...]:
-    out: list[Candidate] = []
-    seen: set[tuple[str, int, int, str]] = set()
-    for s in scored:
-        key = (*s.sentence.key, s.part)
-        if key in seen:
-            continue
-        seen.add(key)
-        reason = why.get(s.sentence.key, dropped)
-        out.append(
-            Candidate(
-                text=s.sentence.text,
-                doc_id=s.sentence.passage.doc_id,
-                start=s.sentence.start,
-                end=s.sentence.end,
-                score=round(s.logit, 3),
-                kept=s.sentence.key in why,
-                reason=reason,
-                part=s.part,
-            )
-        )
-    return tuple(out)
 
 
 def _sigmoid(x: float) -> float:
