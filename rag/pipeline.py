@@ -94,16 +94,10 @@ class Pipeline:
     ) -> Iterator[str | Answer]:
         question = clean_question(question)
         vague = None if normalize_history(history) else unresolved_reference(question)
+        name = answerer or self.settings.answerer
         if vague is not None:
-            text = unclear_reference(vague)
-            yield text
-            yield Answer(
-                text=text,
-                refused=True,
-                query=question,
-                answerer=answerer or self.settings.answerer,
-                trace=Trace(decision=f"refused: “{vague}” refers to nothing asked before"),
-            )
+            reason = f"refused: “{vague}” refers to nothing asked before"
+            yield from _refusal(unclear_reference(vague), question, name, reason)
             return
         query = self.standalone_query(question, history, answerer)
         k = k or self.settings.k
@@ -118,13 +112,7 @@ class Pipeline:
         # Candidate sentences are judged against the question with its "he"/"she" resolved.
         question = resolve_pronouns(question, normalize_history(history))
         if not passages:
-            yield NO_MATCH
-            yield Answer(
-                text=NO_MATCH,
-                refused=True,
-                query=query,
-                answerer=answerer or self.settings.answerer,
-            )
+            yield from _refusal(NO_MATCH, query, name, "refused: no passage matches the filters")
             return
         analysis = analyze(question, self.retriever.sources())
         passages = self._evidence(analysis, passages, filters)
@@ -176,6 +164,13 @@ def _pipeline_for(settings: Settings) -> Pipeline:
 def get_pipeline(settings: Settings | None = None) -> Pipeline:
     """The pipeline for ``settings`` (default: from the environment), built on first use."""
     return _pipeline_for(settings or Settings.from_env())
+
+
+def _refusal(text: str, query: str, answerer: str, reason: str) -> Iterator[str | Answer]:
+    yield text
+    yield Answer(
+        text=text, refused=True, query=query, answerer=answerer, trace=Trace(decision=reason)
+    )
 
 
 def _as_list(value: Any) -> list[str]:
