@@ -32,6 +32,7 @@ class Answerer(Protocol):
         query: str,
         passages: list[Passage],
         analysis: Question | None = None,
+        main: int | None = None,
     ) -> Iterator[str | Answer]: ...
 
 
@@ -115,8 +116,9 @@ class Pipeline:
             yield from _refusal(NO_MATCH, query, name, "refused: no passage matches the filters")
             return
         analysis = analyze(question, self.retriever.sources())
+        main = len(passages)
         passages = self._evidence(analysis, passages, filters)
-        yield from self.answerer(answerer).generate(question, query, passages, analysis)
+        yield from self.answerer(answerer).generate(question, query, passages, analysis, main)
 
     def _evidence(
         self, analysis: Question, passages: list[Passage], filters: Filters | None

@@ -54,6 +54,10 @@ Vectors = dict[tuple[str, int, int], Any]  # sentence key -> unit vector
 __all__ = ["AnswererConfig", "Decision", "ExtractiveAnswerer", "refusal_text", "with_marker"]
 
 
+# The highest logit the ms-marco cross-encoder gives a relevant pair, for the early refusal.
+CE_CEILING = 11.0
+
+
 @dataclass(frozen=True)
 class AnswererConfig:
     """Every constant of the extractive answerer. Fitted ones say on what."""
@@ -126,17 +130,26 @@ class ExtractiveAnswerer:
         return float(self.model.threshold if t is None else t)
 
     # ------------------------------------------------------------------------- scoring
+    def _embed(self, sentences: Sequence[Sentence], vectors: Vectors) -> None:
+        """Add the vectors of the sentences that have none yet, in one batch."""
+        todo = [s for s in dict.fromkeys(sentences) if s.key not in vectors]
+        if todo:
+            found = self.embedder.encode([s.text for s in todo])
+            vectors.update(zip((s.key for s in todo), found, strict=True))
+
     def _preselect(
-        self, query: str, sentences: list[Sentence], vectors: Vectors, limit: int
+        self, query: str, sentences: list[Sentence], vectors: Vectors | None, limit: int
     ) -> list[tuple[float, Sentence, float]]:
+        """Rank cheaply: cosine (when ``vectors`` are given) and word overlap with ``query``."""
         cfg = self.config
-        qv = self.embedder.encode([query])[0]
+        qv = self.embedder.encode([query])[0] if vectors is not None else None
         q_terms = content_terms(query)
         ranked = []
         for sent in sentences:
-            d = float(vectors[sent.key] @ qv)
+            d = float(vectors[sent.key] @ qv) if vectors is not None else 0.0
             overlap = len(q_terms & content_terms(sent.text)) / len(q_terms) if q_terms else 0.0
-            cheap = cfg.cheap_dense * d + cfg.cheap_overlap * overlap - cfg.cheap_rank * sent.rank
+            dense = cfg.cheap_dense * d if vectors is not None else 0.0
+            cheap = dense + cfg.cheap_overlap * overlap - cfg.cheap_rank * sent.rank
             ranked.append((cheap, sent, d))
         ranked.sort(key=lambda c: -c[0])
         return ranked[:limit]
@@ -158,8 +171,12 @@ class ExtractiveAnswerer:
         query: str,
         passages: Sequence[Passage],
         analysis: Question | None = None,
+        main: int | None = None,
     ) -> Decision:
-        """Judge the candidates, decide answerability and choose the sentences to quote."""
+        """Judge the candidates, decide answerability and choose the sentences to quote.
+
+        ``passages[:main]`` were retrieved for the whole question, the rest for its parts
+        (or a summary's lead); only the first are embedded to rank candidates."""
         cfg = self.config
         q = analysis or analyze(question, sorted({p.source for p in passages if p.source}))
         vocab = Vocabulary([f"{p.title} {p.source} {p.text}" for p in passages])
@@ -168,18 +185,28 @@ class ExtractiveAnswerer:
         if not sentences:
             trace = Trace(kind=q.kind, decision="refused: no sentences", question=judged)
             return Decision((), trace)
-        vectors = dict(
-            zip(
-                (s.key for s in sentences),
-                self.embedder.encode([s.text for s in sentences]),
-                strict=True,
-            )
-        )
         if q.kind == "summary":
             return self._summary(q, judged, passages, sentences, vocab)
-
+        ceiling = None if q.multi else self._ceiling(q, passages, vocab, sentences)
+        if ceiling is not None and ceiling < self.threshold:
+            # Not answerable even if the cross-encoder liked a sentence as much as it can.
+            reason = f"refused: P(answerable) at most {ceiling:.2f} < {self.threshold:.2f}"
+            _, missing = name_coverage(q.plain, vocab)
+            trace = Trace(
+                kind=q.kind,
+                probability=round(ceiling, 4),
+                threshold=self.threshold,
+                decision=reason,
+                missing=tuple(missing),
+                question=judged,
+            )
+            return Decision((), trace)
+        cut = len(passages) if main is None else main
+        ranked_pool = [s for s in sentences if s.rank < cut] or sentences
+        vectors: Vectors = {}
+        self._embed(ranked_pool, vectors)
         search = vocab.correct(query) if query != question else judged
-        scored = self._judge(judged, self._preselect(search, sentences, vectors, cfg.candidates))
+        scored = self._judge(judged, self._preselect(search, ranked_pool, vectors, cfg.candidates))
         part_scored: list[list[Scored]] = []
         for part in q.parts:
             outlet = part.sources[0]
@@ -190,7 +217,7 @@ class ExtractiveAnswerer:
             text = vocab.correct(without(part.text, outlet))
             # The best sentence of each of the outlet's articles, so that two parts about
             # one outlet can be answered from two of its articles.
-            picked = spread(self._preselect(text, own, vectors, len(own)))
+            picked = spread(self._preselect(text, own, None, len(own)))
             judged_part = self._judge(text, picked[: cfg.part_candidates], outlet)
             part_scored.append(sorted(judged_part, key=lambda s: -s.logit))
         scored.sort(key=lambda s: -s.logit)
@@ -228,6 +255,7 @@ class ExtractiveAnswerer:
             )
             return Decision((), trace)
 
+        self._embed([s.sentence for ps in part_scored for s in ps], vectors)
         chosen, why = self._select(q, scored, part_scored, vectors, sentences)
         everything += [c for c in chosen if c not in everything]
         opening = ""
@@ -253,6 +281,21 @@ class ExtractiveAnswerer:
         return Decision(tuple(chosen), trace, notes, opening, unsupported)
 
     # ----------------------------------------------------------------------- selection
+    def _ceiling(
+        self,
+        q: Question,
+        passages: Sequence[Passage],
+        vocab: Vocabulary,
+        sentences: Sequence[Sentence],
+    ) -> float:
+        """The highest probability any cross-encoder judgement could give (the weights are
+        non-negative): under the threshold, the question's names and words are missing from
+        the passages and no sentence needs judging."""
+        typed = any(names_asked_type(q, s.text) for s in sentences) or q.kind != "entity"
+        top = CE_CEILING
+        best = measure(q, passages, vocab, [top, top], [top], 1.0, [top] if typed else [])
+        return float(self.model.probability(best))
+
     def _select(
         self,
         q: Question,
@@ -357,9 +400,10 @@ class ExtractiveAnswerer:
         query: str,
         passages: Sequence[Passage],
         analysis: Question | None = None,
+        main: int | None = None,
     ) -> Iterator[str | Answer]:
         """Yield the answer sentence by sentence, then the full Answer."""
-        decision = self.decide(question, query, passages, analysis)
+        decision = self.decide(question, query, passages, analysis, main)
         if decision.refused:
             text = refusal_text(passages, decision.trace.missing)
             yield text

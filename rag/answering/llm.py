@@ -140,9 +140,10 @@ class LLMAnswerer:
         query: str,
         passages: Sequence[Passage],
         analysis: Question | None = None,
+        main: int | None = None,
     ) -> Iterator[str | Answer]:
         """Yield the model's reply as it streams, then the checked :class:`Answer`."""
-        decision = self.judge.decide(question, query, passages, analysis)
+        decision = self.judge.decide(question, query, passages, analysis, main)
         if decision.refused:
             yield from self._refuse(query, passages, decision.trace.missing)
             return

@@ -223,20 +223,6 @@ _ALIASES = {
 }
 
 
-def _fuzzy_equal(a: str, b: str) -> bool:
-    """One word matches another despite a typo or an ending ("misile"/"missile", "Korean")."""
-    if a == b:
-        return True
-    if min(len(a), len(b)) >= 5 and (a.startswith(b) or b.startswith(a)):
-        return abs(len(a) - len(b)) <= 3
-    # Four-letter words are too often another word one letter away ("cost", "coast").
-    if min(len(a), len(b)) < 5 or abs(len(a) - len(b)) > 1:
-        return False
-    from rapidfuzz.distance import DamerauLevenshtein
-
-    return bool(DamerauLevenshtein.distance(a, b, score_cutoff=1) <= 1)
-
-
 class Vocabulary:
     """The words of some texts, for matching question words despite typos and aliases."""
 
@@ -245,6 +231,7 @@ class Vocabulary:
         self.words: set[str] = set(all_words)
         self.stems = {stem(w) for w in self.words}
         self.text = " " + " ".join(all_words) + " "
+        self._matched: dict[str, str | None] = {}
         self._by_len: dict[int, list[str]] = {}
         for w in self.words:
             self._by_len.setdefault(len(w), []).append(w)
@@ -252,17 +239,36 @@ class Vocabulary:
     def match(self, word: str) -> str | None:
         """The vocabulary word that ``word`` stands for, or None."""
         word = word.lower()
+        if word not in self._matched:
+            self._matched[word] = self._match(word)
+        return self._matched[word]
+
+    def _match(self, word: str) -> str | None:
         if word in self.words or stem(word) in self.stems:
             return word
         for alias in _ALIASES.get(word, ()):
             if f" {alias} " in self.text:
                 return alias
-        if len(word) < 4:
+        if len(word) < 5:
             return None
-        # Same length first (a typo), then endings ("Korean" for "Korea").
-        for n in sorted(range(len(word) - 3, len(word) + 4), key=lambda n: abs(n - len(word))):
+        from rapidfuzz import process
+        from rapidfuzz.distance import DamerauLevenshtein
+
+        # A typo first (one edit, same length or one letter apart), then an ending
+        # ("Korean" for "Korea", "americans" for "american").
+        near = [
+            w for n in (len(word) - 1, len(word), len(word) + 1) for w in self._by_len.get(n, ())
+        ]
+        hit = (
+            process.extractOne(word, near, scorer=DamerauLevenshtein.distance, score_cutoff=1)
+            if near
+            else None
+        )
+        if hit is not None and len(hit[0]) >= 5:
+            return str(hit[0])
+        for n in range(len(word) - 3, len(word) + 4):
             for w in self._by_len.get(n, ()):
-                if _fuzzy_equal(word, w):
+                if len(w) >= 5 and (w.startswith(word) or word.startswith(w)):
                     return w
         return None
 
