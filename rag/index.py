@@ -292,7 +292,9 @@ class Index:
         # A root that is not there (an unmounted drive, a renamed folder) removes nothing.
         present = [r for r in roots if str(r) not in missing]
         # After an interruption a file may be only partly stored: parse everything again.
-        plan = self._plan(present, files, previous, trust_signatures=not interrupted)
+        # A file skipped before reading (too large, not a plain file) keeps its articles.
+        protected = {path for path, _ in skipped}
+        plan = self._plan(present, files, previous, not interrupted, protected)
         plan.skipped[:0] = skipped
 
         to_embed = [d for d in plan.origins if d not in current]
@@ -351,19 +353,22 @@ class Index:
         files: list[Path],
         previous: dict[str, dict[str, Any]],
         trust_signatures: bool = True,
+        protected: set[str] | None = None,
     ) -> _Plan:
         from .loaders import load_file
 
         plan = _Plan()
-        prev_by_key: dict[tuple[str, str], str] = {}
-        prev_by_file: dict[str, list[Origin]] = {}
+        # (file, key) -> [(doc, signature)]: after an interrupted update both versions are
+        # stored, so one origin may name two articles until this sync finishes the update.
+        prev_by_key: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        prev_by_file: dict[str, list[tuple[Origin, str]]] = {}
         for doc, meta in previous.items():
             for origin in _origins(meta):
-                prev_by_key[_key(origin)] = doc
-                prev_by_file.setdefault(origin[0], []).append(origin)
+                prev_by_key.setdefault(_key(origin), []).append((doc, origin[2]))
+                prev_by_file.setdefault(origin[0], []).append((origin, doc))
 
         seen: dict[tuple[str, str], tuple[str, str]] = {}  # (file, key) -> (doc, signature)
-        protected: set[str] = set()  # files that failed (partly): their old origins stay
+        protected = set(protected or ())  # files that failed (partly): their old origins stay
         for path in files:
             file = str(path)
             try:
@@ -373,9 +378,9 @@ class Index:
                 protected.add(file)
                 continue
             old = prev_by_file.get(file, [])
-            if trust_signatures and old and all(o[2] == sig for o in old):
-                for o in old:
-                    seen[_key(o)] = (prev_by_key[_key(o)], sig)
+            if trust_signatures and old and all(o[2] == sig for o, _ in old):
+                for o, doc in old:
+                    seen[_key(o)] = (doc, sig)
                 plan.clean[file] = sig
                 continue
             try:
@@ -409,24 +414,24 @@ class Index:
         def in_scope(file: str) -> bool:
             return any(file == str(r) or file.startswith(str(r) + os.sep) for r in roots)
 
-        for (file, key), doc in prev_by_key.items():
+        for (file, key), docs in prev_by_key.items():
             if (file, key) in seen or (in_scope(file) and file not in protected):
                 continue
-            old_sig = next(o[2] for o in prev_by_file[file] if o[1] == key)
-            plan.origins.setdefault(doc, set()).add((file, key, old_sig))
+            for doc, old_sig in docs:
+                plan.origins.setdefault(doc, set()).add((file, key, old_sig))
         counted: set[str] = set()
         for (file, key), (doc, sig) in seen.items():
             plan.origins.setdefault(doc, set()).add((file, key, sig))
-            before = prev_by_key.get((file, key))
-            if before is not None and before != doc:
+            before = {d for d, _ in prev_by_key.get((file, key), [])}
+            if before - {doc}:
                 plan.replaced.add((file, key))
             if doc in counted:
                 continue
             counted.add(doc)
-            if before is not None and before != doc and doc not in previous:
-                plan.updated.append(doc)
-            elif doc in previous:
+            if doc in previous:
                 plan.unchanged.append(doc)
+            elif before:
+                plan.updated.append(doc)
             else:
                 plan.added.append(doc)
         return plan

@@ -22,6 +22,7 @@ import contextlib
 import datetime as dt
 import functools
 import json
+import shutil
 import threading
 import time
 import uuid
@@ -50,6 +51,7 @@ _READ_TIMEOUT = 120.0  # large upserts on a busy server can take a while
 _UNAVAILABLE = ("502 bad gateway", "503 service unavailable", "504 gateway timeout")
 # What SQLite says about a database file that is not (or no longer) a whole database.
 _DAMAGED = ("file is not a database", "malformed", "no such table", "not a database")
+_LOW_SPACE = 8 * 1024 * 1024  # bytes free under which a failed write is put down to a full disk
 # In the embedded store every write through this module first and last replaces this
 # file's token, so a sync can tell without opening Chroma whether anything was written
 # since it last looked (see ``Store.write_mark``).
@@ -293,6 +295,13 @@ class Store:
             )
         if any(word in text for word in _DAMAGED):
             return _damaged(self.settings.index_dir, message)
+        free = _free_bytes(self.settings.index_dir)
+        if "disk is full" in text or "no space left" in text or free < _LOW_SPACE:
+            return (
+                f"{message}; the disk holding {self.settings.index_dir} is full "
+                f"({free / 1024 / 1024:.1f} MB free): free some space and run the same "
+                f"command again (what was stored before is kept; `rag check` verifies it)"
+            )
         return message
 
     def collection(self, name: str, create: bool = True) -> Any:
@@ -622,6 +631,13 @@ class Store:
                 got["ids"], got["documents"], got["metadatas"], scores, strict=True
             )
         }
+
+
+def _free_bytes(folder: Path) -> float:
+    try:
+        return float(shutil.disk_usage(folder).free)
+    except OSError:
+        return float("inf")
 
 
 def _damaged(index_dir: Path, what: str) -> str:
