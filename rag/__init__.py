@@ -87,7 +87,8 @@ def retrieve(
     ``filters`` may hold ``source`` (a name or list), ``since`` and ``until`` (dates).
     """
     p = _pipeline(settings)
-    return p.retriever.retrieve(question, k or p.settings.k, filters)  # type: ignore[no-any-return]
+    k = p.settings.k if k is None else k
+    return p.retriever.retrieve(question, k, filters)  # type: ignore[no-any-return]
 
 
 def get_article(doc_id: str, *, settings: Settings | None = None) -> Article:

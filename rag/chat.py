@@ -13,6 +13,7 @@ from typing import Any
 
 from .answering.citations import strip_markers
 from .answering.text import words
+from .errors import QuestionError
 from .types import Answer
 
 Turn = tuple[str, str]
@@ -188,6 +189,11 @@ def normalize_history(history: History | None) -> list[Turn]:
     """Accept (question, answer) pairs, Answer objects, or chat messages with role/content."""
     if not history:
         return []
+    if isinstance(history, str | bytes) or not isinstance(history, Iterable):
+        raise QuestionError(
+            "history must be a list of (question, answer) pairs or {'role': ..., 'content': "
+            f"...}} messages, not {type(history).__name__}"
+        )
     turns: list[Turn] = []
     pending_user: str | None = None
     for item in history:
@@ -202,7 +208,7 @@ def normalize_history(history: History | None) -> list[Turn]:
         if isinstance(item, (tuple, list)) and len(item) == 2:
             turns.append((_text(item[0]), _text(item[1])))
             continue
-        raise TypeError(
+        raise QuestionError(
             "history items must be (question, answer) pairs or {'role': ..., 'content': ...} "
             f"messages, not {type(item).__name__}"
         )

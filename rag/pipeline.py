@@ -12,7 +12,7 @@ from .chat import History, condense, normalize_history, resolve_pronouns
 from .config import Settings
 from .errors import ConfigError
 from .index import Index
-from .retrieval import Filters, Retriever, clean_question
+from .retrieval import MAX_QUESTION_CHARS, Filters, Retriever, clean_question
 from .types import Answer, IngestReport, Passage
 
 
@@ -84,8 +84,9 @@ class Pipeline:
         answerer: str | None = None,
     ) -> Iterator[str | Answer]:
         question = clean_question(question)
-        query = self.standalone_query(question, history, answerer)
-        passages = self.retriever.retrieve(query, k or self.settings.k, filters)
+        # A rewrite with the history's context keeps the question first; cut what is too long.
+        query = self.standalone_query(question, history, answerer)[:MAX_QUESTION_CHARS]
+        passages = self.retriever.retrieve(query, self.settings.k if k is None else k, filters)
         # Candidate sentences are judged against the question with its "he"/"she" resolved.
         question = resolve_pronouns(question, normalize_history(history))
         if not passages:

@@ -67,9 +67,10 @@ def test_a_running_app_answers_after_another_process_ingests(tmp_path: Path) -> 
         write_article(docs, "lighthouse.txt", title, body.replace("Marguerite", "Ingrid"))
         assert cli_ingest(index_dir, docs).returncode == 0
         wait_for_recheck()
-        for question in ("Who kept the Skerryvore lighthouse?", "Who retired on Friday?"):
-            got = app.ask("answer", question)
-            assert "Ingrid Olsen" in got["text"] and "Marguerite" not in got["text"], got
+        got = app.ask("answer", "Who kept the Skerryvore lighthouse?")
+        assert "Ingrid Olsen" in got["text"] and "Marguerite" not in got["text"], got
+        got = app.ask("lexical", "Marguerite Olsen Skerryvore")
+        assert got["titles"] == [LIGHTHOUSE[0]], got  # the new version, found once
         got = app.ask("answer", "Which funicular reopened in Valparaiso?")
         assert TRAMWAY[0] in got["titles"], got
 
