@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_crash import IngestProcess
 from test_index import consistency, populate, write_article
 from test_server import GLACIER, LIGHTHOUSE, TRAMWAY, App, env_for, wait_for_recheck
 
@@ -167,28 +166,12 @@ def test_a_live_ingest_is_not_taken_over_however_long_one_batch_takes(tmp_path: 
     write_article(docs, "long.txt", "Harbour commission minutes", sentence * 10_000)  # 700 KB
     write_article(other, "tramway.txt", *TRAMWAY)
     env = {**env_for("", index_dir), "RAG_BATCH_SIZE": "256"}  # one batch for the article
-    owner = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "ingest", str(docs)],
-        env=env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
-    seen: list[str] = []
-    reader = threading.Thread(
-        target=lambda: seen.extend(iter(lambda: owner.stderr.read(64), "")),  # type: ignore[union-attr]
-        daemon=True,
-    )
-    reader.start()
+    owner = IngestProcess([str(docs)], env)
     try:
-        deadline = time.monotonic() + 120
-        while not re.search(r"embedding:\s+\d+%", "".join(seen)):
-            assert owner.poll() is None, "".join(seen)[-2000:]
-            assert time.monotonic() < deadline, "the owner never started embedding"
-            time.sleep(0.05)
+        owner.wait_for(0, timeout=120)
         # The second process presumes a silent owner dead after 2 s, and tries after 4 s.
         time.sleep(4)
-        assert owner.poll() is None, "the article embedded too fast for this test"
+        assert owner.proc.poll() is None, "the article embedded too fast for this test"
         script = (
             "import sys, rag.index as ix\n"
             "from rag.config import Settings\n"
@@ -208,9 +191,8 @@ def test_a_live_ingest_is_not_taken_over_however_long_one_batch_takes(tmp_path: 
         )
         assert "refused: another ingest" in second.stdout, second.stdout + second.stderr[-2000:]
     finally:
-        owner.wait(timeout=600)
-        reader.join(timeout=10)
-    assert owner.returncode == 0, "".join(seen)[-2000:]
+        code = owner.finish()
+    assert code == 0, owner.output[-2000:]
     index = Index(Settings.from_env(index_dir=index_dir))
     assert consistency(index)[0] == 1
 

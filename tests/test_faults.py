@@ -11,13 +11,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_crash import IngestProcess
 from test_index import consistency
 from test_server import ChromaServer, env_for, free_port
 
@@ -210,34 +209,12 @@ def test_rag_ingest_repair_runs_the_check_first(tmp_path: Path) -> None:
 # -- kill -9 mid-sync: no loss, no stale article, and the check after the next sync is clean -----
 
 
-def embedding_progress(text: str) -> int:
-    found = re.findall(r"embedding:\s+\d+%\|[^|]*\|\s*(\d+)/", text)
-    return int(found[-1]) if found else 0
-
-
 def start_and_kill(settings: Settings, path: Path, after: int) -> None:
     """Run `rag ingest path` and kill -9 it once ``after`` chunks are embedded."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "ingest", str(path)],
-        env=small_env(settings),
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-    )
-    seen: list[str] = []
-    reader = threading.Thread(
-        target=lambda: seen.extend(iter(lambda: proc.stderr.read(64), "")),  # type: ignore[union-attr]
-        daemon=True,
-    )
-    reader.start()
-    deadline = time.monotonic() + 300
-    while embedding_progress("".join(seen)) < after:
-        assert proc.poll() is None, "".join(seen)[-2000:]
-        assert time.monotonic() < deadline, "ingest made no progress"
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=60)
-    reader.join(timeout=10)
+    run = IngestProcess([str(path)], small_env(settings))
+    run.wait_for(after)
+    run.proc.send_signal(signal.SIGKILL)
+    run.finish(timeout=60)
 
 
 def origin_keys(index: Index) -> set[tuple[str, str]]:
@@ -344,28 +321,10 @@ def test_a_server_killed_mid_ingest_loses_nothing(tmp_path: Path) -> None:
         assert cli(settings, "ingest", "-q", str(feed)).returncode == 0
         before = origin_keys(Index(settings))
         rewrite_every_article(feed)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "rag.cli", "ingest", str(feed)],
-            env=small_env(settings),
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-        )
-        seen: list[str] = []
-        reader = threading.Thread(
-            target=lambda: seen.extend(iter(lambda: proc.stderr.read(64), "")),  # type: ignore[union-attr]
-            daemon=True,
-        )
-        reader.start()
-        deadline = time.monotonic() + 300
-        while embedding_progress("".join(seen)) < 300:
-            assert proc.poll() is None, "".join(seen)[-2000:]
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        run = IngestProcess([str(feed)], small_env(settings))
+        run.wait_for(300)
         server.kill()
-        proc.wait(timeout=120)
-        reader.join(timeout=10)
-        assert proc.returncode != 0 and "chroma run" in "".join(seen), "".join(seen)[-2000:]
+        assert run.finish(timeout=120) != 0 and "chroma run" in run.output, run.output[-2000:]
         server.start()
         index = Index(settings)
         assert origin_keys(index) == before, "articles went missing"
