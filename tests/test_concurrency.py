@@ -8,13 +8,24 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from test_crash import IngestProcess
 from test_index import consistency, populate, write_article
-from test_server import GLACIER, LIGHTHOUSE, TRAMWAY, App, env_for, wait_for_recheck
+from test_server import (
+    CHROMA,
+    GLACIER,
+    LIGHTHOUSE,
+    TRAMWAY,
+    App,
+    ChromaServer,
+    env_for,
+    free_port,
+    wait_for_recheck,
+)
 
 from rag.config import Settings
 from rag.index import Index
@@ -95,7 +106,7 @@ from rag.config import Settings
 from rag.index import Index
 from rag.store import Store
 index_dir, folder, at = sys.argv[1], sys.argv[2], float(sys.argv[3])
-index = Index(Settings.from_env(index_dir=index_dir))
+index = Index(Settings.from_env())
 index.embedder.encode(["warm up"])
 index.store.state()
 while time.time() < at:
@@ -110,12 +121,36 @@ print(json.dumps({**out, "start": started, "end": time.time()}))
 """
 
 
-def run_twins(index_dir: Path, folders: list[Path], delay: float = 8.0) -> list[dict[str, Any]]:
+@pytest.fixture(params=["embedded", "server"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """Gives a new, empty store each call: the embedded one ("") or a new `chroma run`."""
+    servers: list[ChromaServer] = []
+
+    def new() -> str:
+        if request.param == "embedded":
+            return ""
+        if not CHROMA.exists():
+            pytest.skip(f"no chroma command at {CHROMA}")
+        server = ChromaServer(tmp_path / f"server-{len(servers)}", free_port(), tmp_path / "log")
+        servers.append(server)
+        server.start()
+        return server.url
+
+    try:
+        yield new
+    finally:
+        for server in servers:
+            server.kill()
+
+
+def run_twins(
+    url: str, index_dir: Path, folders: list[Path], delay: float = 8.0
+) -> list[dict[str, Any]]:
     at = time.time() + delay  # both are loaded by then
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", TWIN, str(index_dir), str(folder), str(at)],
-            env=env_for("", index_dir),
+            env=env_for(url, index_dir),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -130,15 +165,21 @@ def run_twins(index_dir: Path, folders: list[Path], delay: float = 8.0) -> list[
     return results
 
 
-def test_two_ingests_started_together_never_both_write(tmp_path: Path) -> None:
+def test_two_ingests_started_together_never_both_write(
+    tmp_path: Path, store_url: Callable[[], str]
+) -> None:
     overlaps = lost_revisions = 0
-    for trial in range(TRIALS):
+    url = store_url()
+    trials = 3 if url else TRIALS  # a new server for each trial takes a while
+    for trial in range(trials):
+        url = url if trial == 0 else store_url()
         index_dir = tmp_path / f"index-{trial}"
         a, b = tmp_path / f"a-{trial}", tmp_path / f"b-{trial}"
         write_article(a, "lighthouse.txt", *LIGHTHOUSE)
         write_article(b, "tramway.txt", *TRAMWAY)
-        Store(Settings.from_env(index_dir=index_dir)).state()  # an empty index, created once
-        results = run_twins(index_dir, [a, b])
+        settings = Settings.from_env(index_dir=index_dir, chroma_url=url)
+        Store(settings).state()  # an empty index, created once
+        results = run_twins(url, index_dir, [a, b])
         done = [r for r in results if r["ok"]]
         refused = [r for r in results if not r["ok"]]
         assert done, results
@@ -148,24 +189,34 @@ def test_two_ingests_started_together_never_both_write(tmp_path: Path) -> None:
             done[0]["end"] <= done[1]["start"] or done[1]["end"] <= done[0]["start"]
         ):
             overlaps += 1
-        index = Index(Settings.from_env(index_dir=index_dir))
+        index = Index(settings)
         if int(index.store.state().get("revision", 0)) != len(done):
             lost_revisions += 1
         assert consistency(index)[0] == len(done)
     assert (overlaps, lost_revisions) == (0, 0), (
-        f"of {TRIALS} trials, {overlaps} had both ingests writing at once and "
+        f"of {trials} trials, {overlaps} had both ingests writing at once and "
         f"{lost_revisions} lost a revision"
     )
 
 
-def test_a_live_ingest_is_not_taken_over_however_long_one_batch_takes(tmp_path: Path) -> None:
+def test_a_live_ingest_is_not_taken_over_however_long_one_batch_takes(
+    tmp_path: Path, store_url: Callable[[], str]
+) -> None:
     """One long article is one embedding batch; its sync must stay exclusive even when
-    that batch takes longer than the time after which a silent owner is presumed dead."""
+    that batch takes longer than the time after which a silent owner is presumed dead.
+    (In server mode both sides take a silent owner for dead after 2 s.)"""
+    url = store_url()
     index_dir, docs, other = tmp_path / "index", tmp_path / "docs", tmp_path / "other"
     sentence = "The harbour commission met again to discuss the new breakwater design. "
     write_article(docs, "long.txt", "Harbour commission minutes", sentence * 10_000)  # 700 KB
     write_article(other, "tramway.txt", *TRAMWAY)
-    env = {**env_for("", index_dir), "RAG_BATCH_SIZE": "256"}  # one batch for the article
+    env = {**env_for(url, index_dir), "RAG_BATCH_SIZE": "256"}  # one batch for the article
+    if url:  # the owner declares (and renews) a short lease
+        env["PYTHONPATH"] = str(tmp_path / "short-lease")
+        (tmp_path / "short-lease").mkdir()
+        (tmp_path / "short-lease" / "sitecustomize.py").write_text(
+            "import rag.index\nrag.index.LEASE_SECONDS = 2\n"
+        )
     owner = IngestProcess([str(docs)], env)
     try:
         owner.wait_for(0, timeout=120)
@@ -173,7 +224,9 @@ def test_a_live_ingest_is_not_taken_over_however_long_one_batch_takes(tmp_path: 
         time.sleep(4)
         assert owner.proc.poll() is None, "the article embedded too fast for this test"
         script = (
-            "import sys, rag.index as ix\n"
+            # Another host, in server mode: only the renewed lease shows the owner is alive.
+            ("import socket\nsocket.gethostname = lambda: 'another-host'\n" if url else "")
+            + "import sys, rag.index as ix\n"
             "from rag.config import Settings\n"
             "ix.LEASE_SECONDS = 2\n"
             "try:\n"
@@ -184,7 +237,7 @@ def test_a_live_ingest_is_not_taken_over_however_long_one_batch_takes(tmp_path: 
         )
         second = subprocess.run(
             [sys.executable, "-c", script, str(other)],
-            env=env_for("", index_dir),
+            env=env_for(url, index_dir),
             capture_output=True,
             text=True,
             timeout=300,
@@ -193,7 +246,7 @@ def test_a_live_ingest_is_not_taken_over_however_long_one_batch_takes(tmp_path: 
     finally:
         code = owner.finish()
     assert code == 0, owner.output[-2000:]
-    index = Index(Settings.from_env(index_dir=index_dir))
+    index = Index(Settings.from_env(index_dir=index_dir, chroma_url=url))
     assert consistency(index)[0] == 1
 
 
