@@ -19,7 +19,6 @@ import html
 import json
 import os
 import re
-import shutil
 import sys
 import threading
 import traceback
@@ -267,15 +266,23 @@ class UploadError(ValueError):
 
 
 def safe_filename(name: str) -> str:
-    """A file name that cannot leave the uploads folder: no folders, no leading dots, ASCII.
+    """A file name that cannot leave the uploads folder: no folders, no leading dots.
+
+    Letters of every script are kept (``新闻.txt`` stays ``新闻.txt``); accents on Latin
+    letters are dropped (é -> e); anything else that is not a letter, digit, ``.``, ``_``
+    or ``-`` becomes ``_``.
 
     >>> safe_filename("../../x.txt")
     'x.txt'
     """
-    # Accents become plain letters (é -> e); anything else outside [A-Za-z0-9._-] becomes _.
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    base = ascii_name.replace("\\", "/").rsplit("/", 1)[-1]
-    base = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._-")
+    folded: list[str] = []
+    for ch in unicodedata.normalize("NFKD", name):
+        if unicodedata.category(ch) == "Mn" and folded and folded[-1].isascii():
+            continue  # the accent of a Latin letter
+        folded.append(ch)
+    text = unicodedata.normalize("NFC", "".join(folded))
+    base = text.replace("\\", "/").rsplit("/", 1)[-1]
+    base = re.sub(r"[^\w.-]+", "_", base).strip("._-")
     stem, suffix = os.path.splitext(base)
     return (stem.strip("._-")[:120] or "upload") + suffix.lower()
 
@@ -286,9 +293,14 @@ def uploads_dir(settings: Settings) -> Path:
 
 
 def save_upload(source: str | Path, name: str, folder: Path, max_mb: float) -> Path:
-    """Copy one uploaded file into ``folder`` under a safe name; UploadError if refused."""
+    """Copy one uploaded file into ``folder`` under a safe name; UploadError if refused.
+
+    An upload never replaces another one: when its name is taken by a different file it is
+    saved as ``name-2``, ``name-3``, ... (the same file uploaded again keeps its name).
+    """
     source = Path(source)
-    suffix = Path(safe_filename(name)).suffix
+    safe = safe_filename(name)
+    stem, suffix = os.path.splitext(safe)
     if suffix not in SUPPORTED_SUFFIXES:
         raise UploadError(
             f"unsupported file type {suffix or '(none)'}; use {', '.join(SUPPORTED_SUFFIXES)}"
@@ -299,15 +311,36 @@ def save_upload(source: str | Path, name: str, folder: Path, max_mb: float) -> P
             f"{size / 1024 / 1024:.1f} MB is over the {max_mb:g} MB limit (RAG_UPLOAD_MAX_MB)"
         )
     folder.mkdir(parents=True, exist_ok=True)
-    target = (folder / safe_filename(name)).resolve()
-    if target.parent != folder.resolve():  # belt and braces: safe_filename already prevents it
-        raise UploadError("the file name points outside the uploads folder")
-    shutil.copyfile(source, target)
-    return target
+    data = source.read_bytes()
+    for n in range(1, 1000):
+        target = (folder / (safe if n == 1 else f"{stem}-{n}{suffix}")).resolve()
+        if target.parent != folder.resolve():  # belt and braces: safe_filename prevents it
+            raise UploadError("the file name points outside the uploads folder")
+        if _claim(target, data):
+            return target
+    raise UploadError(f"too many uploads named {safe}: rename the file and upload it again")
+
+
+def _claim(target: Path, data: bytes) -> bool:
+    """Write ``data`` to ``target`` unless another file holds that name (never replacing it)."""
+    if target.exists():
+        return target.is_file() and target.read_bytes() == data  # the same upload again
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.link(tmp, target)  # fails if the name was taken meanwhile: nothing is replaced
+    except FileExistsError:
+        return target.read_bytes() == data
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
 
 
 def ingest_report_html(
-    report: rag.IngestReport | None, rejected: list[tuple[str, str]], folder: Path
+    report: rag.IngestReport | None,
+    rejected: list[tuple[str, str]],
+    folder: Path,
+    renamed: Sequence[tuple[str, str]] = (),
 ) -> str:
     """What an upload did, with every file that was left out and why."""
     parts: list[str] = []
@@ -316,6 +349,13 @@ def ingest_report_html(
             f"<p>{len(report.added)} added, {len(report.updated)} updated, "
             f"{len(report.unchanged)} unchanged, {len(report.removed)} removed.</p>"
         )
+    if renamed:
+        items = "".join(
+            f"<li><code>{esc(a)}</code> saved as <code>{esc(b)}</code>: an upload of that "
+            f"name already holds another file</li>"
+            for a, b in renamed
+        )
+        parts.append(f'<ul class="renamed">{items}</ul>')
     skipped = list(rejected)
     if report is not None:
         skipped += [(_relative(path, folder), reason) for path, reason in report.skipped]
@@ -513,16 +553,20 @@ class Handlers:
         """Save uploads under corpus/uploads, sync that folder, and report what happened."""
         folder = uploads_dir(self.settings)
         rejected: list[tuple[str, str]] = []
+        renamed: list[tuple[str, str]] = []  # (uploaded name, name saved under)
         saved = 0
         paths = files or []
         for i, path in enumerate(paths):
             progress((i, len(paths) + 1), desc="Saving files")
             name = Path(path).name
             try:
-                save_upload(path, name, folder, self.settings.upload_max_mb)
+                target = save_upload(path, name, folder, self.settings.upload_max_mb)
                 saved += 1
             except (UploadError, OSError) as exc:
                 rejected.append((name, str(exc)))
+                continue
+            if target.name != safe_filename(name):
+                renamed.append((name, target.name))
         report: rag.IngestReport | None = None
         error = ""
         if saved:
@@ -531,7 +575,7 @@ class Handlers:
                 report = rag.ingest([folder], settings=self.settings, quiet=False)
             except rag.RagError as exc:
                 error = f'<p class="error-note">Indexing failed: {esc(exc)}</p>'
-        result = error + ingest_report_html(report, rejected, folder)
+        result = error + ingest_report_html(report, rejected, folder, renamed)
         choices = outlets(self.settings)
         return None, status_markdown(self.settings), result, gr.update(choices=choices)
 

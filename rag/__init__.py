@@ -9,8 +9,8 @@ Nothing heavy is imported here: models, Chroma and LangChain load on first use.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 from .config import Settings
@@ -60,14 +60,18 @@ def _pipeline(settings: Settings | None) -> Any:
 
 
 def ingest(
-    paths: Sequence[str | Path] | None = None,
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     *,
     settings: Settings | None = None,
     quiet: bool = True,
 ) -> IngestReport:
     """Sync files and folders (default: the corpus folder) into the index.
 
-    >>> rag.ingest(["corpus/"]).summary()
+    ``paths`` is one file or folder (a string or a Path) or a list of them. A path that
+    does not exist removes nothing and is named in ``IngestReport.missing``.
+
+    >>> rag.ingest("corpus/").summary()
+    >>> rag.ingest(["corpus/", Path("more/news.jsonl")])
     """
     return _pipeline(settings).ingest(paths, quiet=quiet)  # type: ignore[no-any-return]
 
@@ -84,7 +88,8 @@ def retrieve(
     ``filters`` may hold ``source`` (a name or list), ``since`` and ``until`` (dates).
     """
     p = _pipeline(settings)
-    return p.retriever.retrieve(question, k or p.settings.k, filters)  # type: ignore[no-any-return]
+    k = p.settings.k if k is None else k
+    return p.retriever.retrieve(question, k, filters)  # type: ignore[no-any-return]
 
 
 def get_article(doc_id: str, *, settings: Settings | None = None) -> Article:

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from .errors import QuestionError
 from .text import ANAPHORA, is_refusal, names, stopwords, strip_markers, words
 from .types import Answer
 
@@ -22,6 +23,11 @@ def normalize_history(history: History | None) -> list[Turn]:
     """Accept (question, answer) pairs, Answer objects, or chat messages with role/content."""
     if not history:
         return []
+    if isinstance(history, str | bytes) or not isinstance(history, Iterable):
+        raise QuestionError(
+            "history must be a list of (question, answer) pairs or {'role': ..., 'content': "
+            f"...}} messages, not {type(history).__name__}"
+        )
     turns: list[Turn] = []
     pending_user: str | None = None
     for item in history:
@@ -36,7 +42,7 @@ def normalize_history(history: History | None) -> list[Turn]:
         if isinstance(item, (tuple, list)) and len(item) == 2:
             turns.append((_text(item[0]), _text(item[1])))
             continue
-        raise TypeError(
+        raise QuestionError(
             "history items must be (question, answer) pairs or {'role': ..., 'content': ...} "
             f"messages, not {type(item).__name__}"
         )

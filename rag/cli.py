@@ -1,4 +1,4 @@
-"""The ``rag`` command: ingest, stats, ask, eval, serve.
+"""The ``rag`` command: ingest, check, stats, ask, eval, serve.
 
 Imports only what each command needs, so ``rag ask`` starts fast.
 """
@@ -6,8 +6,10 @@ Imports only what each command needs, so ``rag ask`` starts fast.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,15 +29,40 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     index = Index(settings)
+    if args.repair and index.store.state().get("active"):
+        check = index.check()
+        print(f"check: {check.summary()}", file=sys.stderr)
+        if not check.ok:
+            return 1
     report = index.ingest(args.paths or None, quiet=args.quiet)
     if not args.quiet:
         for path, reason in report.skipped:
             print(f"skipped {path}: {reason}", file=sys.stderr)
+        for path, note in report.notes:
+            print(f"note {path}: {note}", file=sys.stderr)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         print(report.summary() + f" -> {report.index_dir}")
+    if report.missing:
+        print(
+            f"error: {', '.join(report.missing)}: no such file or directory; nothing that came "
+            f"from there was removed (check the path, or mount the drive, and sync again)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .index import Index
+
+    report = Index(_settings(args)).check(repair=not args.no_repair)
+    if args.json:
+        print(json.dumps({**dataclasses.asdict(report), "ok": report.ok}, indent=2))
+    else:
+        print(f"check: {report.summary()}")
+    return 0 if report.ok else 1
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
@@ -57,17 +84,27 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def printable(text: str) -> str:
+    """Text from articles made safe for a terminal: control characters (escape sequences
+    that could recolour, retitle or clear the terminal) are shown as ``\x1b`` and the like."""
+    return "".join(
+        ch if ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cf") else repr(ch)[1:-1]
+        for ch in str(text)
+    )
+
+
 def _print_answer(answer: Any) -> None:
-    print(answer.text)
+    print(printable(answer.text))
     if answer.citations:
         print()
         print("Sources:")
     for c in answer.citations:
         meta = ", ".join(x for x in (c.source, c.published.isoformat() if c.published else "") if x)
-        print(f"  [{c.n}] {c.title}" + (f" ({meta})" if meta else ""))
+        print(printable(f"  [{c.n}] {c.title}" + (f" ({meta})" if meta else "")))
         if c.url:
-            print(f"      {c.url}")
-        print(f"      “{c.quote}”  [chars {c.start}-{c.end} of article {c.doc_id}]")
+            print(printable(f"      {c.url}"))
+        quote = printable(c.quote.replace("\n", " "))
+        print(f"      “{quote}”  [chars {c.start}-{c.end} of article {printable(c.doc_id)}]")
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -120,7 +157,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", help="files or folders (.txt .md .html .json .jsonl .pdf)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or skip list")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--repair", action="store_true", help="run `rag check` (verify and repair) first"
+    )
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser(
+        "check",
+        help="verify that every stored chunk is found by its own vector, and repair the index",
+    )
+    p.add_argument("--no-repair", action="store_true", help="only report what is wrong")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("ask", help="answer a question from the articles, with sources")
     p.add_argument("question")

@@ -86,6 +86,11 @@ ENV: dict[str, tuple[str, str, str]] = {
     "port": ("RAG_PORT", "7860", "port of the web UI"),
     "auth": ("RAG_AUTH", "", "user:password required by the web UI"),
     "upload_max_mb": ("RAG_UPLOAD_MAX_MB", "20", "largest upload the web UI accepts, in MB"),
+    "max_file_mb": (
+        "RAG_MAX_FILE_MB",
+        "50",
+        "largest file `rag ingest` reads, in MB (larger ones are skipped and named)",
+    ),
 }
 
 
@@ -114,6 +119,7 @@ class Settings:
     port: int = 7860
     auth: str = ""
     upload_max_mb: float = 20.0
+    max_file_mb: float = 50.0
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -166,6 +172,8 @@ class Settings:
                 f"RAG_ANSWER_THRESHOLD={self.answer_threshold}: use a probability from 0 to 1 "
                 "(lower answers more, higher refuses more), or leave it empty"
             )
+        if self.max_file_mb <= 0:
+            raise ConfigError(f"RAG_MAX_FILE_MB={self.max_file_mb}: use a positive number of MB")
         if self.llm_timeout <= 0:
             raise ConfigError(
                 f"RAG_LLM_TIMEOUT={self.llm_timeout}: use a positive number of seconds"

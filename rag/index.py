@@ -7,6 +7,11 @@ articles whose every origin is gone are removed. Articles that came from
 elsewhere are never touched. A file whose size and mtime did not change is not
 even parsed again, so an unchanged corpus embeds nothing; repeating the last sync of an
 unchanged corpus does not even open Chroma (``SyncStamp``).
+
+Nothing is lost on the way: a root that does not exist removes nothing, a changed article's
+new version is stored before the old one is removed, only one sync runs at a time
+(``IngestLock``), and after every sync each stored chunk must be found by its own vector,
+else it is stored again (``Index.check``, also ``rag check``).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import contextlib
 import datetime as dt
 import os
 import socket
+import stat
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -24,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from .chunking import CHUNKER_VERSION, chunk_article
 from .config import Settings
-from .errors import IndexNotReadyError, LoadError, RagError
-from .files import write_atomically
+from .errors import ConfigError, IndexNotReadyError, LoadError, RagError, StoreError
+from .files import LockBusy, file_lock, write_atomically
 from .store import Store
 from .types import Article, Chunk, IngestReport, content_id
 
@@ -46,8 +52,35 @@ def _signature(path: Path) -> str:
     return f"{st.st_size}:{st.st_mtime_ns}"
 
 
-def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Files to load under ``paths`` (folders recursively, hidden entries skipped) and skips."""
+# Longer articles are skipped: 1M characters is ~1,700 passages, far beyond any news article.
+MAX_ARTICLE_CHARS = 1_000_000
+MISSING = "no such file or directory"
+PathsArg = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+
+
+def as_paths(paths: PathsArg | None, default: Path) -> list[Path]:
+    """A file or folder, or a list of them, as absolute paths (``default`` when none)."""
+    if paths is None:
+        return [default.expanduser().resolve()]
+    items = [paths] if isinstance(paths, str | os.PathLike) else paths
+    if not isinstance(items, Sequence) or not all(isinstance(p, str | os.PathLike) for p in items):
+        raise ConfigError(
+            f"paths must be a file or folder name, or a list of them, not {paths!r}: "
+            f'for example rag.ingest("corpus/") or rag.ingest(["a.txt", "news/"])'
+        )
+    if not items:
+        return [default.expanduser().resolve()]
+    return [Path(p).expanduser().resolve() for p in items]
+
+
+def expand_paths(
+    paths: Iterable[Path], max_bytes: float = float("inf")
+) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Files to load under ``paths`` (folders recursively, hidden entries skipped) and skips.
+
+    Only regular files are read (a FIFO or a device would block or never end), none larger
+    than ``max_bytes``, and every real folder is walked once however many links lead to it.
+    """
     from .loaders import SUPPORTED_SUFFIXES
 
     files: list[Path] = []
@@ -55,22 +88,61 @@ def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[tuple[str, str
     supported = ", ".join(SUPPORTED_SUFFIXES)
     for root in paths:
         if not root.exists():
-            skipped.append((str(root), "no such file or directory"))
+            skipped.append((str(root), MISSING))
             continue
-        candidates = [root] if root.is_file() else sorted(_walk(root))
+        candidates = sorted(_walk(root)) if root.is_dir() else [root]
         for path in candidates:
-            if path.suffix.lower() in SUPPORTED_SUFFIXES:
-                files.append(path)
-            else:
+            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
                 kind = f"'{path.suffix}'" if path.suffix else "without an extension"
                 skipped.append(
                     (str(path), f"unsupported file type {kind} (supported: {supported})")
                 )
+            elif problem := _unreadable(path, max_bytes):
+                skipped.append((str(path), problem))
+            else:
+                files.append(path)
     return files, skipped
 
 
+def _unreadable(path: Path, max_bytes: float) -> str | None:
+    """Why ``path`` is not read as an article file, or None."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}" + (
+            " (a broken link)" if path.is_symlink() else ""
+        )
+    if not stat.S_ISREG(st.st_mode):
+        kind = (
+            "a named pipe (FIFO)"
+            if stat.S_ISFIFO(st.st_mode)
+            else "a device"
+            if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+            else "a socket"
+            if stat.S_ISSOCK(st.st_mode)
+            else "not a regular file"
+        )
+        return f"not a regular file ({kind}): only plain files are read"
+    if st.st_size > max_bytes:
+        return (
+            f"file is {st.st_size / 1024 / 1024:.1f} MB, over the {max_bytes / 1024 / 1024:g} MB "
+            f"limit (RAG_MAX_FILE_MB): split it, or raise the limit"
+        )
+    return None
+
+
 def _walk(root: Path) -> Iterable[Path]:
+    seen: set[tuple[int, int]] = set()  # real folders already walked: links may loop
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        try:
+            st = os.stat(dirpath)
+        except OSError:
+            dirnames[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
         dirnames[:] = [d for d in dirnames if not d.startswith(".") and d != "__pycache__"]
         for name in filenames:
             if not name.startswith("."):
@@ -89,6 +161,7 @@ class _Plan:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     replaced: set[tuple[str, str]] = field(default_factory=set)  # origins whose content changed
     clean: dict[str, str] = field(default_factory=dict)  # file -> signature, read without problems
+    notes: list[tuple[str, str]] = field(default_factory=list)  # stored, with a caveat
 
 
 class Index:
@@ -170,17 +243,19 @@ class Index:
 
     # -- syncing ----------------------------------------------------------------------------
 
-    def ingest(
-        self, paths: Sequence[str | Path] | None = None, *, quiet: bool = True
-    ) -> IngestReport:
-        """Sync files and folders (default: the corpus folder) into the index."""
-        with _INGEST_LOCK:  # threads of one process (UI uploads) take turns
-            return self._ingest(paths, quiet)
+    def ingest(self, paths: PathsArg | None = None, *, quiet: bool = True) -> IngestReport:
+        """Sync files and folders (default: the corpus folder) into the index.
 
-    def _ingest(self, paths: Sequence[str | Path] | None, quiet: bool) -> IngestReport:
+        ``paths`` is one file or folder (a string or a Path) or a list of them.
+        """
+        roots = as_paths(paths, self.settings.corpus_dir)
+        with _INGEST_LOCK:  # threads of one process (UI uploads) take turns
+            return self._ingest(roots, quiet)
+
+    def _ingest(self, roots: list[Path], quiet: bool) -> IngestReport:
         started = time.perf_counter()
-        roots = [Path(p).expanduser().resolve() for p in (paths or [self.settings.corpus_dir])]
-        files, skipped = expand_paths(roots)
+        files, skipped = expand_paths(roots, self.settings.max_file_mb * 1024 * 1024)
+        missing = tuple(str(r) for r in roots if not r.exists())
         target = self.generation
         unchanged = self._stamp.unchanged(roots, files, target, self.store.write_mark())
         if unchanged is not None:
@@ -189,29 +264,46 @@ class Index:
                 skipped=tuple(skipped),
                 seconds=time.perf_counter() - started,
                 index_dir=self.store.location,
+                missing=missing,
             )
+        with IngestLock(self.store):
+            return self._sync(roots, files, skipped, missing, started, quiet)
+
+    def _sync(
+        self,
+        roots: list[Path],
+        files: list[Path],
+        skipped: list[tuple[str, str]],
+        missing: tuple[str, ...],
+        started: float,
+        quiet: bool,
+    ) -> IngestReport:
+        target = self.generation
         state = self.store.state()
         active = state.get("active")
-        lease = state.get("syncing") or {}
-        if _lease_alive(lease):
-            raise RagError(
-                f"another ingest into {self.store.location} is running ({lease['owner']}, "
-                f"last seen {time.time() - float(lease['at']):.0f}s ago): wait for it to "
-                f"finish; a killed one is taken over {LEASE_SECONDS}s after it was last seen"
-            )
-        # A lease left behind means that sync was interrupted: repair before going on.
-        interrupted = lease.get("gen") == target
+        # A marker left behind means that sync was interrupted: repair before going on.
+        interrupted = (state.get("syncing") or {}).get("gen") == target
         if interrupted:
             self._repair(target)
-        self._lease = {"gen": target, "owner": _OWNER, "at": time.time()}
-        self.store.set_state(syncing=self._lease)
+        self.store.set_state(syncing={"gen": target, "owner": _owner(), "at": time.time()})
 
         current = self.store.manifest(target)
         previous = current if active in (None, target) else self.store.manifest(active)
+        # A root that is not there (an unmounted drive, a renamed folder) removes nothing.
+        present = [r for r in roots if str(r) not in missing]
         # After an interruption a file may be only partly stored: parse everything again.
-        plan = self._plan(roots, files, previous, trust_signatures=not interrupted)
+        # A file skipped before reading (too large, not a plain file) keeps its articles.
+        protected = {path for path, _ in skipped}
+        plan = self._plan(present, files, previous, not interrupted, protected)
         plan.skipped[:0] = skipped
 
+        to_embed = [d for d in plan.origins if d not in current]
+        # New versions are stored before the old ones are removed: readers always find one.
+        embedded = self._embed_articles(target, active, to_embed, plan, quiet)
+        for doc in plan.origins:
+            if doc in current and set(_origins(current[doc])) != plan.origins[doc]:
+                self.store.set_origins(target, doc, sorted(plan.origins[doc]))
+        self.store.delete_articles(target, [d for d in current if d not in plan.origins])
         removed_docs = [d for d in previous if d not in plan.origins]
         # An article whose origin now holds new content was updated, not removed.
         removed = [
@@ -219,15 +311,17 @@ class Index:
             for d in removed_docs
             if not any(_key(o) in plan.replaced for o in _origins(previous[d]))
         ]
+        checked, lost, unfound = self._verify(target, strict=False)
+        if unfound:
+            plan.notes.append(
+                (
+                    self.store.location,
+                    f"{len(unfound)} chunks not yet found by their own vector after storing "
+                    f"them again (e.g. {unfound[0]}): run `rag check`",
+                )
+            )
 
-        self.store.delete_articles(target, [d for d in current if d not in plan.origins])
-        to_embed = [d for d in plan.origins if d not in current]
-        embedded = self._embed_articles(target, active, to_embed, plan, quiet)
-        for doc in plan.origins:
-            if doc in current and set(_origins(current[doc])) != plan.origins[doc]:
-                self.store.set_origins(target, doc, sorted(plan.origins[doc]))
-
-        changed = bool(to_embed or removed_docs or (active != target))
+        changed = bool(to_embed or removed_docs or lost or (active != target))
         self.store.set_state(
             active=target,
             model=self.model_id,
@@ -244,7 +338,7 @@ class Index:
             # torch is loaded now anyway: export for the questions of later processes.
             self._embedder.prepare_onnx()
         docs = [d for d in (*plan.added, *plan.updated, *plan.unchanged) if d in plan.origins]
-        if len(plan.clean) == len(files):
+        if len(plan.clean) == len(files) and not missing:
             self._stamp.record(roots, plan.clean, target, self.store.write_mark(), docs)
         return IngestReport(
             added=tuple(plan.added),
@@ -255,6 +349,10 @@ class Index:
             embedded=embedded,
             seconds=time.perf_counter() - started,
             index_dir=self.store.location,
+            missing=missing,
+            notes=tuple(plan.notes),
+            checked=checked,
+            repaired=len(lost),
         )
 
     def _plan(
@@ -263,19 +361,22 @@ class Index:
         files: list[Path],
         previous: dict[str, dict[str, Any]],
         trust_signatures: bool = True,
+        protected: set[str] | None = None,
     ) -> _Plan:
         from .loaders import load_file
 
         plan = _Plan()
-        prev_by_key: dict[tuple[str, str], str] = {}
-        prev_by_file: dict[str, list[Origin]] = {}
+        # (file, key) -> [(doc, signature)]: after an interrupted update both versions are
+        # stored, so one origin may name two articles until this sync finishes the update.
+        prev_by_key: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        prev_by_file: dict[str, list[tuple[Origin, str]]] = {}
         for doc, meta in previous.items():
             for origin in _origins(meta):
-                prev_by_key[_key(origin)] = doc
-                prev_by_file.setdefault(origin[0], []).append(origin)
+                prev_by_key.setdefault(_key(origin), []).append((doc, origin[2]))
+                prev_by_file.setdefault(origin[0], []).append((origin, doc))
 
         seen: dict[tuple[str, str], tuple[str, str]] = {}  # (file, key) -> (doc, signature)
-        protected: set[str] = set()  # files that failed (partly): their old origins stay
+        protected = set(protected or ())  # files that failed (partly): their old origins stay
         for path in files:
             file = str(path)
             try:
@@ -285,9 +386,9 @@ class Index:
                 protected.add(file)
                 continue
             old = prev_by_file.get(file, [])
-            if trust_signatures and old and all(o[2] == sig for o in old):
-                for o in old:
-                    seen[_key(o)] = (prev_by_key[_key(o)], sig)
+            if trust_signatures and old and all(o[2] == sig for o, _ in old):
+                for o, doc in old:
+                    seen[_key(o)] = (doc, sig)
                 plan.clean[file] = sig
                 continue
             try:
@@ -296,38 +397,49 @@ class Index:
                 plan.skipped.append((file, str(exc)))
                 protected.add(file)
                 continue
-            for problem in loaded.problems:
-                plan.skipped.append((file, problem))
-            if loaded.problems:
+            problems = list(loaded.problems)
+            articles = []
+            for key, article in loaded.articles:
+                if len(article.text) > MAX_ARTICLE_CHARS:
+                    where = f"{key}: " if key else ""
+                    problems.append(
+                        f"{where}article is {len(article.text):,} characters, over the "
+                        f"{MAX_ARTICLE_CHARS:,} limit: split it into separate articles"
+                    )
+                else:
+                    articles.append((key, article))
+            plan.skipped.extend((file, problem) for problem in problems)
+            plan.notes.extend((file, note) for note in loaded.notes)
+            if problems:
                 protected.add(file)
                 sig = f"partial:{sig}"  # never matches: the file is parsed (and reported) again
             else:
                 plan.clean[file] = sig
-            for key, article in loaded.articles:
+            for key, article in articles:
                 seen[(file, key)] = (article.doc_id, sig)
                 plan.articles.setdefault(article.doc_id, article)
 
         def in_scope(file: str) -> bool:
             return any(file == str(r) or file.startswith(str(r) + os.sep) for r in roots)
 
-        for (file, key), doc in prev_by_key.items():
+        for (file, key), docs in prev_by_key.items():
             if (file, key) in seen or (in_scope(file) and file not in protected):
                 continue
-            old_sig = next(o[2] for o in prev_by_file[file] if o[1] == key)
-            plan.origins.setdefault(doc, set()).add((file, key, old_sig))
+            for doc, old_sig in docs:
+                plan.origins.setdefault(doc, set()).add((file, key, old_sig))
         counted: set[str] = set()
         for (file, key), (doc, sig) in seen.items():
             plan.origins.setdefault(doc, set()).add((file, key, sig))
-            before = prev_by_key.get((file, key))
-            if before is not None and before != doc:
+            before = {d for d, _ in prev_by_key.get((file, key), [])}
+            if before - {doc}:
                 plan.replaced.add((file, key))
             if doc in counted:
                 continue
             counted.add(doc)
-            if before is not None and before != doc and doc not in previous:
-                plan.updated.append(doc)
-            elif doc in previous:
+            if doc in previous:
                 plan.unchanged.append(doc)
+            elif before:
+                plan.updated.append(doc)
             else:
                 plan.added.append(doc)
         return plan
@@ -337,7 +449,6 @@ class Index:
     ) -> int:
         if not doc_ids:
             return 0
-        import numpy as np
         from tqdm import tqdm
 
         s = self.settings
@@ -353,45 +464,151 @@ class Index:
             work.append((article, chunk_article(article, s.chunk_size, s.chunk_overlap)))
 
         total = sum(len(chunks) for _, chunks in work)
-        done = 0
         with tqdm(total=total, disable=quiet, unit="chunk", desc="embedding", leave=False) as bar:
-            batch: list[tuple[Article, list[Chunk]]] = []
-            size = 0
-            for item in [*work, None]:
-                if item is not None:
-                    batch.append(item)
-                    size += len(item[1])
-                if batch and (item is None or size >= s.batch_size * 16):
-                    texts = [embedding_text(a, c) for a, cs in batch for c in cs]
-                    vectors = self.embedder.encode(texts, progress=bar.update)
-                    self.store.put_chunks(target, [(a, c) for a, cs in batch for c in cs], vectors)
-                    rows = []
-                    offset = 0
-                    for article, chunks in batch:
-                        vecs = vectors[offset : offset + len(chunks)]
-                        offset += len(chunks)
-                        mean = vecs.mean(axis=0) if len(chunks) else np.ones(vectors.shape[1])
-                        mean = mean / (np.linalg.norm(mean) or 1.0)
-                        origins = sorted(plan.origins[article.doc_id])
-                        rows.append((article, mean.tolist(), len(chunks), origins))
-                    self.store.put_articles(target, rows)
-                    self._lease["at"] = time.time()  # heartbeat: this sync is alive
-                    self.store.set_state(syncing=self._lease)
-                    done += len(texts)
-                    batch, size = [], 0
+            return self._store_articles(
+                target, work, lambda a: sorted(plan.origins[a.doc_id]), bar.update
+            )
+
+    def _store_articles(
+        self,
+        gen: str,
+        work: list[tuple[Article, list[Chunk]]],
+        origins_of: Any,
+        progress: Any = None,
+    ) -> int:
+        """Embed and store chunks in batches; each article's record follows all its chunks."""
+        import numpy as np
+
+        limit = self.settings.batch_size * 16
+        done = 0
+        pending: list[tuple[Article, list[Chunk], list[Any]]] = []  # chunks stored so far
+        pairs: list[tuple[Article, Chunk]] = []
+        for n, (article, chunks) in enumerate(work):
+            pending.append((article, chunks, []))
+            pairs += [(article, c) for c in chunks]
+            last = n == len(work) - 1
+            while pairs and (len(pairs) >= limit or last):
+                batch, pairs = pairs[:limit], pairs[limit:]
+                texts = [embedding_text(a, c) for a, c in batch]
+                vectors = self.embedder.encode(texts, progress=progress)
+                self.store.put_chunks(gen, batch, vectors)
+                done += len(batch)
+                offset = 0
+                for entry in pending:  # hand the vectors to their articles, in order
+                    need = len(entry[1]) - len(entry[2])
+                    take = min(need, len(batch) - offset)
+                    entry[2].extend(vectors[offset : offset + take])
+                    offset += take
+                rows = []
+                while pending and len(pending[0][2]) == len(pending[0][1]):
+                    article, chunks, vecs = pending.pop(0)
+                    dim = vectors.shape[1]
+                    mean = np.mean(vecs, axis=0) if vecs else np.ones(dim)
+                    mean = mean / (np.linalg.norm(mean) or 1.0)
+                    rows.append((article, mean.tolist(), len(chunks), origins_of(article)))
+                self.store.put_articles(gen, rows)
+        if pending:  # articles without chunks (none in practice): records only
+            dim = len(self.embedder.encode(["x"])[0])
+            rows = [
+                (a, (np.ones(dim) / np.sqrt(dim)).tolist(), 0, origins_of(a)) for a, _, _ in pending
+            ]
+            self.store.put_articles(gen, rows)
         return done
 
-    def _repair(self, gen: str) -> None:
-        """After an interrupted sync: drop chunks whose article record is missing or incomplete."""
+    # -- repair -----------------------------------------------------------------------------
+
+    def _repair(self, gen: str) -> tuple[int, int]:
+        """Make chunks and article records agree: (articles rebuilt, orphan chunks removed).
+
+        An article whose chunks are not all there is chunked and embedded again from its
+        stored text; chunks whose article record is missing are removed.
+        """
+        s = self.settings
         manifest = self.store.manifest(gen)
         chunk_docs = self.store.chunk_doc_ids(gen)
-        counts: dict[str, int] = {}
-        for doc in chunk_docs.values():
-            counts[doc] = counts.get(doc, 0) + 1
-        broken = [d for d, m in manifest.items() if counts.get(d, 0) != int(m.get("n_chunks", -1))]
-        self.store.delete_articles(gen, broken)
-        orphans = [c for c, d in chunk_docs.items() if d not in manifest or d in broken]
+        have: dict[str, set[str]] = {}
+        for cid, doc in chunk_docs.items():
+            have.setdefault(doc, set()).add(cid)
+        orphans = [c for c, d in chunk_docs.items() if d not in manifest]
+        work: list[tuple[Article, list[Chunk]]] = []
+        for doc, meta in manifest.items():
+            if len(have.get(doc, ())) == int(meta.get("n_chunks", -1)):
+                continue
+            article = self.store.get_article(gen, doc)
+            if article is None:
+                continue
+            chunks = chunk_article(article, s.chunk_size, s.chunk_overlap)
+            wanted = {c.chunk_id for c in chunks}
+            orphans += sorted(have.get(doc, set()) - wanted)
+            work.append((article, chunks))
         self.store.delete_chunks(gen, orphans)
+        if work:
+            self._store_articles(gen, work, lambda a: _origins(manifest[a.doc_id]))
+        return len(work), len(orphans)
+
+    def _verify(self, gen: str, strict: bool = True) -> tuple[int, list[str], list[str]]:
+        """(chunks checked, chunks repaired, chunks still missed): every chunk must be found
+        by its own vector; those that are not are embedded and stored again, then checked
+        again (a few times: a search index just written can lag behind its records).
+
+        ``strict`` (``rag check``) raises when some are still missed; after a sync they are
+        reported instead, so that a lagging search index never fails an ingest that stored
+        everything."""
+        lost = self.store.unreachable_chunks(gen)
+        still: set[str] = set()
+        if lost:
+            records = self.store.chunk_records(gen, lost)
+            for i in range(0, len(records), 1024):
+                part = records[i : i + 1024]
+                vectors = self.embedder.encode([embedding_text(a, c) for a, c in part])
+                self.store.put_chunks(gen, part, vectors)
+            for wait in (0.0, 0.5, 2.0):
+                time.sleep(wait)
+                still = set(self.store.unreachable_chunks(gen)) & set(lost)
+                if not still:
+                    break
+            if still and strict:
+                raise StoreError(
+                    f"{len(still)} chunks in {self.store.location} cannot be found by their "
+                    f"own vector even after storing them again (e.g. {sorted(still)[0]}): "
+                    f"move the index folder aside and run `rag ingest` to rebuild it"
+                )
+        return self.store.count(gen)[1], lost, sorted(still)
+
+    def check(self, *, repair: bool = True) -> CheckReport:
+        """Verify the index: chunks and article records agree, and every chunk is found by
+        its own vector. With ``repair`` what is wrong is fixed (``rag check``)."""
+        started = time.perf_counter()
+        with _INGEST_LOCK, IngestLock(self.store):
+            gen = self.active_generation()
+            if not repair:
+                return CheckReport(
+                    chunks=self.store.count(gen)[1],
+                    unreachable=tuple(self.store.unreachable_chunks(gen)),
+                    inconsistent=self._inconsistent(gen),
+                    seconds=time.perf_counter() - started,
+                )
+            rebuilt, orphans = self._repair(gen)
+            checked, lost, _ = self._verify(gen)
+            if lost or rebuilt or orphans:
+                revision = int(self.store.state().get("revision", 0)) + 1
+                self.store.set_state(revision=revision)  # readers rebuild their BM25 index
+            return CheckReport(
+                chunks=checked,
+                unreachable=tuple(lost),
+                repaired=len(lost),
+                rebuilt=rebuilt,
+                orphans=orphans,
+                seconds=time.perf_counter() - started,
+            )
+
+    def _inconsistent(self, gen: str) -> int:
+        manifest = self.store.manifest(gen)
+        counts: dict[str, int] = {}
+        for doc in self.store.chunk_doc_ids(gen).values():
+            counts[doc] = counts.get(doc, 0) + 1
+        bad = [d for d, m in manifest.items() if counts.get(d, 0) != int(m.get("n_chunks", -1))]
+        return len(bad) + sum(n for d, n in counts.items() if d not in manifest)
 
 
 STAMP_FILE = "sync-stamp.json"
@@ -470,12 +687,111 @@ class SyncStamp:
             write_atomically(self.path, json.dumps(stamp).encode())
 
 
-# One sync at a time per index: a lease in the shared state names its owner and is
-# renewed after every batch, so another process (or host, in server mode) waits for it;
-# a lease whose owner died on this host, or that was not renewed in time, is taken over.
+@dataclass(frozen=True)
+class CheckReport:
+    """What ``Index.check`` (``rag check``) found and did."""
+
+    chunks: int = 0  # chunks stored (and, after a repair, all found by their own vector)
+    unreachable: tuple[str, ...] = ()  # chunk ids a search by their own vector missed
+    repaired: int = 0  # of those, stored again (and found afterwards)
+    rebuilt: int = 0  # articles whose chunks were incomplete, chunked again from their text
+    orphans: int = 0  # chunks without an article record, removed
+    inconsistent: int = 0  # without repair: articles and chunks that do not agree
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Nothing is wrong any more (after a repair) or nothing was wrong (without one)."""
+        return self.repaired == len(self.unreachable) and not self.inconsistent
+
+    def summary(self) -> str:
+        parts = [f"{self.chunks} chunks checked in {self.seconds:.1f}s"]
+        parts.append(f"{len(self.unreachable)} not found by their own vector")
+        if self.repaired:
+            parts.append(f"{self.repaired} stored again")
+        if self.rebuilt:
+            parts.append(f"{self.rebuilt} incomplete articles rebuilt")
+        if self.orphans:
+            parts.append(f"{self.orphans} orphan chunks removed")
+        if self.inconsistent:
+            parts.append(f"{self.inconsistent} articles or chunks that do not agree")
+        return "; ".join(parts)
+
+
+# One sync at a time per index. The embedded store is guarded by a lock file that the kernel
+# holds for the owner and releases when it exits, however it exits. In server mode, where
+# other hosts write too, the lock is a collection created atomically on the server, naming
+# its owner; a thread renews it while the sync runs (however long one embedding batch takes),
+# and a lock whose owner died on this host, or that went unrenewed for its time, is taken over.
 LEASE_SECONDS = 90
-_OWNER = f"{socket.gethostname()}:{os.getpid()}"
-_INGEST_LOCK = threading.Lock()
+LOCK_FILE = "ingest.lock"
+LOCK_COLLECTION = "rag-ingest-lock"
+_INGEST_LOCK = threading.RLock()
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class IngestLock:
+    """Held while a sync (or a repair) writes: the others are refused with a clear message."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._stop = threading.Event()
+        self._exit: contextlib.ExitStack | None = None
+
+    def _busy(self, owner: str, seen: str = "") -> RagError:
+        who = f" ({owner}{seen})" if owner else ""
+        return RagError(
+            f"another ingest into {self.store.location} is running{who}: wait for it to "
+            f"finish and run yours again"
+        )
+
+    def __enter__(self) -> IngestLock:
+        stack = contextlib.ExitStack()
+        if self.store.settings.chroma_url:
+            self._take_lease()
+            stack.callback(self._release_lease)
+        else:
+            path = self.store.settings.index_dir / LOCK_FILE
+            try:
+                stack.enter_context(file_lock(path, wait=False, owner=_owner()))
+            except LockBusy as busy:
+                raise self._busy(busy.owner) from None
+        self._exit = stack
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._exit is not None:
+            self._exit.close()
+            self._exit = None
+
+    def _lease(self) -> dict[str, Any]:
+        return {"owner": _owner(), "at": time.time(), "ttl": LEASE_SECONDS}
+
+    def _take_lease(self) -> None:
+        for _ in range(2):
+            if self.store.create_lock(LOCK_COLLECTION, self._lease()):
+                self._heartbeat = threading.Thread(target=self._renew, daemon=True)
+                self._heartbeat.start()
+                return
+            held = self.store.lock_info(LOCK_COLLECTION)
+            if held is not None and _lease_alive(held):
+                seen = f", last seen {time.time() - float(held.get('at', 0)):.0f}s ago"
+                raise self._busy(str(held.get("owner", "")), seen)
+            self.store.drop(LOCK_COLLECTION)  # its owner is gone: take it over
+        raise self._busy("")
+
+    def _renew(self) -> None:
+        while not self._stop.wait(LEASE_SECONDS / 6):
+            with contextlib.suppress(RagError):  # a server outage fails the sync itself
+                self.store.renew_lock(LOCK_COLLECTION, self._lease())
+
+    def _release_lease(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(RagError):
+            self.store.drop(LOCK_COLLECTION)
 
 
 def _lease_alive(lease: dict[str, Any]) -> bool:
@@ -491,7 +807,9 @@ def _lease_alive(lease: dict[str, Any]) -> bool:
             return False
         except PermissionError:
             return True
-    return time.time() - float(lease.get("at", 0)) < LEASE_SECONDS
+        return True  # alive on this host, however long since its last renewal
+    ttl = float(lease.get("ttl", LEASE_SECONDS))
+    return time.time() - float(lease.get("at", 0)) < ttl
 
 
 def _origins(meta: dict[str, Any]) -> list[Origin]:

@@ -45,10 +45,12 @@ class Loaded:
     file), else ``line-{n}`` (JSONL) or ``item-{n}`` (JSON), ``n`` being the record's 1-based
     line (JSONL) or item (JSON) number.
     ``problems`` names the records skipped, e.g. ``"line 3: invalid JSON (Expecting value)"``.
+    ``notes`` names what was stored with a caveat, e.g. a date that was not understood.
     """
 
     articles: tuple[tuple[str, Article], ...]
     problems: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def load_file(path: Path) -> Loaded:
@@ -92,6 +94,8 @@ def _decode(data: bytes) -> str:
         if utf16:
             raise LoadError("binary file (not text)") from None
         text = _decode_legacy(data)
+    if (nul := text.find("\x00")) >= 0:  # binary data further in than the first sniff
+        raise LoadError(f"binary file (not text): a NUL byte at character {nul:,}")
     text = _newlines(text)
     if not text.strip():
         raise LoadError("empty file")
@@ -202,16 +206,17 @@ def _load_md(path: Path, data: bytes) -> Loaded:
     body = content.strip()
     if not body:
         raise LoadError("no text after the front matter / heading")
-    return _single(
-        Article.create(
-            body,
-            title=title or _humanise(path.stem),
-            source=_field(meta, "source"),
-            published=_first_date(meta, "published", "date", "published_at"),
-            url=_field(meta, "url"),
-            author=_field(meta, "author"),
-        )
+    keys = ("published", "date", "published_at")
+    article = Article.create(
+        body,
+        title=title or _humanise(path.stem),
+        source=_field(meta, "source"),
+        published=_first_date(meta, *keys),
+        url=_field(meta, "url"),
+        author=_field(meta, "author"),
     )
+    note = _date_note(meta, keys)
+    return Loaded((("", article),), notes=(note,) if note else ())
 
 
 # ---------------------------------------------------------------------------------- json, jsonl
@@ -235,6 +240,23 @@ def _first_date(record: Mapping[str, Any], *keys: str) -> dt.date | None:
     return next((d for k in keys if (d := parse_date(record.get(k))) is not None), None)
 
 
+_RECORD_DATES = ("published_at", "published", "date")
+
+
+def _date_note(record: object, keys: Sequence[str] = _RECORD_DATES) -> str | None:
+    """Why a record that gives a date is stored without one, or None."""
+    if not isinstance(record, Mapping) or _first_date(record, *keys) is not None:
+        return None
+    given = next(((k, record[k]) for k in keys if record.get(k) not in (None, "")), None)
+    if given is None:
+        return None
+    key, value = given
+    return (
+        f"{key} {str(value)[:60]!r} is not a date this reader understands: the article is "
+        f"stored without a date (write it as YYYY-MM-DD)"
+    )
+
+
 def _record_article(record: object) -> Article | str:
     """An Article from one JSON record, or the problem that keeps it from being one."""
     if not isinstance(record, dict):
@@ -246,14 +268,19 @@ def _record_article(record: object) -> Article | str:
         _newlines(body),
         title=_field(record, "title"),
         source=_field(record, "source"),
-        published=_first_date(record, "published_at", "published", "date"),
+        published=_first_date(record, *_RECORD_DATES),
         url=_field(record, "url"),
         author=_field(record, "author"),
     )
 
 
-def _records(numbered: Sequence[tuple[int, Article | str]], label: str) -> Loaded:
-    """Key the articles of a multi-record file; LoadError when none survived."""
+def _records(
+    numbered: Sequence[tuple[int, Article | str]], label: str, records: Sequence[object] = ()
+) -> Loaded:
+    """Key the articles of a multi-record file; LoadError when none survived.
+
+    ``records`` are the parsed records in the order of ``numbered``, for their notes.
+    """
     problems = tuple(f"{label} {n}: {r}" for n, r in numbered if isinstance(r, str))
     found = [(n, r) for n, r in numbered if isinstance(r, Article)]
     if not found:
@@ -269,11 +296,17 @@ def _records(numbered: Sequence[tuple[int, Article | str]], label: str) -> Loade
         ((a.url if urls[a.url] == 1 else f"{a.url}#{n}") if a.url else f"{label}-{n}", a)
         for n, a in found
     )
-    return Loaded(keyed, problems)
+    notes = tuple(
+        f"{label} {n}: {note}"
+        for (n, article), record in zip(numbered, records, strict=False)
+        if isinstance(article, Article) and (note := _date_note(record))
+    )
+    return Loaded(keyed, problems, notes)
 
 
 def _load_jsonl(path: Path, data: bytes) -> Loaded:
     numbered: list[tuple[int, Article | str]] = []
+    records: list[object] = []
     # split("\n"), not splitlines(): U+2028 and friends may sit raw inside JSON strings.
     for n, line in enumerate(_decode(data).split("\n"), start=1):
         if not line.strip():
@@ -282,9 +315,11 @@ def _load_jsonl(path: Path, data: bytes) -> Loaded:
             record = json.loads(line)
         except (ValueError, RecursionError) as e:
             numbered.append((n, f"invalid JSON ({getattr(e, 'msg', None) or e})"))
+            records.append(None)
         else:
             numbered.append((n, _record_article(record)))
-    return _records(numbered, "line")
+            records.append(record)
+    return _records(numbered, "line", records)
 
 
 def _load_json(path: Path, data: bytes) -> Loaded:
@@ -301,13 +336,15 @@ def _load_json(path: Path, data: bytes) -> Loaded:
             article = _record_article(doc)
             if isinstance(article, str):
                 raise LoadError(f"{article} field")
-            return _single(article)
+            note = _date_note(doc)
+            return Loaded((("", article),), notes=(note,) if note else ())
         doc = lists[0]
     if not isinstance(doc, list):
         raise LoadError(
             f"JSON holds a {type(doc).__name__}; expected a list of records or an object"
         )
-    return _records([(n, _record_article(r)) for n, r in enumerate(doc, start=1)], "item")
+    numbered = [(n, _record_article(r)) for n, r in enumerate(doc, start=1)]
+    return _records(numbered, "item", doc)
 
 
 # ----------------------------------------------------------------------------------------- html

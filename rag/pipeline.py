@@ -13,7 +13,7 @@ from .chat import History, condense, normalize_history, resolve_pronouns, unreso
 from .config import Settings
 from .errors import ConfigError
 from .index import Index
-from .retrieval import Filters, Retriever, clean_question
+from .retrieval import MAX_QUESTION_CHARS, Filters, Retriever, clean_question
 from .text import NO_MATCH, strip_filler, unclear_reference
 from .types import Answer, IngestReport, Passage, Trace
 
@@ -100,8 +100,9 @@ class Pipeline:
             reason = f"refused: “{vague}” refers to nothing asked before"
             yield from _refusal(unclear_reference(vague), question, name, reason)
             return
-        query = self.standalone_query(question, history, answerer)
-        k = k or self.settings.k
+        # A rewrite with the history's context keeps the question first; cut what is too long.
+        query = self.standalone_query(question, history, answerer)[:MAX_QUESTION_CHARS]
+        k = self.settings.k if k is None else k
         search = strip_filler(query)
         passages = self.retriever.retrieve(search, k, filters)
         if passages:

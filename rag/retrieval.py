@@ -90,11 +90,18 @@ class Retriever:
     def _filters(self, gen: str, filters: Filters | None) -> tuple[list[str], int, int]:
         if not filters:
             return [], 0, 0
+        if not isinstance(filters, Mapping):
+            raise QuestionError(f"filters={filters!r}: give a dict with source, since or until")
         unknown = set(filters) - {"source", "since", "until"}
         if unknown:
             raise QuestionError(f"unknown filter(s) {sorted(unknown)}; use source, since, until")
         sources: list[str] = []
         wanted = filters.get("source")
+        names_ok = isinstance(wanted, list | tuple) and all(isinstance(n, str) for n in wanted)
+        if wanted and not (isinstance(wanted, str) or names_ok):
+            raise QuestionError(
+                f"filter source={wanted!r}: give an outlet name or a list of outlet names"
+            )
         if wanted:
             known = {s.lower(): s for s in self.lexical.sources(gen)}
             for name in [wanted] if isinstance(wanted, str) else list(wanted):
@@ -129,8 +136,8 @@ class Retriever:
     ) -> list[Passage]:
         """Best ``k`` passages; ``mode`` is hybrid, dense or lexical (for measurements)."""
         query = clean_question(query)
-        if k < 1:
-            raise QuestionError(f"k={k}: ask for at least one passage")
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise QuestionError(f"k={k!r}: ask for a whole number of passages, at least 1")
         gen = self.index.active_generation()
         sources, since, until = self._filters(gen, filters)
         pool = max(k * 3, 30)

@@ -10,13 +10,20 @@ Layout inside Chroma, per *generation* (one embedding model + chunker setting):
 
 An article record is written only after all its chunks, and deleted before them,
 so an interrupted sync leaves at worst orphan chunks, which the next sync removes.
+
+In the embedded store each process keeps Chroma's vector index in memory as it was when
+the process opened it; a write by another process (seen through ``WRITES_FILE``) makes
+the next call open the store afresh, so a running UI never searches a stale index.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
+import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -26,7 +33,7 @@ from urllib.parse import urlparse
 
 from .config import Settings
 from .errors import StoreError
-from .files import write_atomically
+from .files import file_lock, write_atomically
 from .types import Article, Chunk, Passage
 
 if TYPE_CHECKING:
@@ -42,10 +49,17 @@ _RETRY_BUDGET = 4.0
 _CONNECT_TIMEOUT = 3.0
 _READ_TIMEOUT = 120.0  # large upserts on a busy server can take a while
 _UNAVAILABLE = ("502 bad gateway", "503 service unavailable", "504 gateway timeout")
+# What SQLite says about a database file that is not (or no longer) a whole database.
+_DAMAGED = ("file is not a database", "malformed", "no such table", "not a database")
+_LOW_SPACE = 8 * 1024 * 1024  # bytes free under which a failed write is put down to a full disk
 # In the embedded store every write through this module first and last replaces this
 # file's token, so a sync can tell without opening Chroma whether anything was written
 # since it last looked (see ``Store.write_mark``).
 WRITES_FILE = "store-writes"
+# Held while a process creates or opens the embedded store, or creates a collection in it:
+# Chroma's first-open migrations and collection creation are not safe to race.
+OPEN_LOCK_FILE = "open.lock"
+_CHECK_BATCH = 500  # chunks per reachability query in ``Store.unreachable_chunks``
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -128,6 +142,8 @@ class Store:
         self.settings = settings
         self._client: Any = None
         self._collections: dict[str, Any] = {}
+        self._lock = threading.RLock()  # UI threads share one store
+        self._seen: str | None = None  # the write mark the open client reflects
 
     # -- connection -------------------------------------------------------------------------
 
@@ -137,9 +153,10 @@ class Store:
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            self._client = self._call(self._connect)
-        return self._client
+        with self._lock:
+            if self._client is None:
+                self._client = self._call(self._connect)
+            return self._client
 
     def _connect(self) -> Any:
         import chromadb
@@ -163,8 +180,38 @@ class Store:
             client.heartbeat()
             return client
         path = self.settings.index_dir / "chroma"
+        database = path / "chroma.sqlite3"
         path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+        with self._open_lock():
+            if database.is_file() and database.stat().st_size == 0:
+                raise StoreError(_damaged(self.settings.index_dir, f"{database} is empty"))
+            self._seen = self.write_mark()  # taken first: a write after it reopens the store
+            return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+    def _open_lock(self) -> Any:
+        if self.settings.chroma_url:
+            return contextlib.nullcontext()
+        return file_lock(self.settings.index_dir / OPEN_LOCK_FILE)
+
+    def _fresh(self) -> None:
+        """Open the embedded store afresh when another process wrote to it since we opened it.
+
+        Chroma keeps the vector index in memory: without this, chunks another process added
+        are unknown to this one ("Error finding id") and removed ones are still found.
+        """
+        if self.settings.chroma_url or self._client is None or self.write_mark() == self._seen:
+            return
+        with self._lock:
+            if self._client is None or self.write_mark() == self._seen:
+                return
+            from chromadb.api.shared_system_client import SharedSystemClient
+
+            # Chroma shares one client per path and process; forget it (without stopping it:
+            # other threads may still be reading through it) so that the next one is new.
+            ident = str(self.settings.index_dir / "chroma")
+            SharedSystemClient._identifier_to_system.pop(ident, None)
+            SharedSystemClient._identifier_to_refcount.pop(ident, None)
+            self._disconnect()
 
     def _mark_written(self) -> None:
         if self.settings.chroma_url:
@@ -177,6 +224,7 @@ class Store:
                 f"cannot write {path} ({exc.strerror or exc}): the index folder "
                 f"{self.settings.index_dir} must be writable to change the index"
             ) from exc
+        self._seen = self.write_mark()  # our own write: nothing to reopen for
 
     def write_mark(self) -> str | None:
         """Identifies the embedded store's contents as of its last write, without chromadb.
@@ -188,10 +236,11 @@ class Store:
         if self.settings.chroma_url:
             return None
         try:
-            token = (self.settings.index_dir / WRITES_FILE).read_text().strip()
+            raw = (self.settings.index_dir / WRITES_FILE).read_bytes()
             st = (Path(self.location) / "chroma.sqlite3").stat()
         except OSError:
             return None
+        token = raw.decode("utf-8", "replace").strip()  # damaged bytes are just another token
         return f"{token}:{st.st_dev}:{st.st_ino}" if token else None
 
     def _disconnect(self) -> None:
@@ -217,9 +266,7 @@ class Store:
                 raise
             except Exception as exc:  # chromadb raises many types; all mean the same to users
                 if not (self.settings.chroma_url and _is_connection_error(exc)):
-                    raise StoreError(
-                        f"Chroma at {self.location} failed: {type(exc).__name__}: {exc}"
-                    ) from exc
+                    raise StoreError(self._failure(exc)) from exc
                 self._disconnect()
                 delay = _RETRY_DELAYS[min(attempt, len(_RETRY_DELAYS) - 1)]
                 if attempt < retries and time.monotonic() - started + delay <= _RETRY_BUDGET:
@@ -234,22 +281,50 @@ class Store:
                 ) from exc
         raise AssertionError("unreachable")
 
+    def _failure(self, exc: BaseException) -> str:
+        """What failed, and for the embedded store's own troubles, what to do about it."""
+        message = f"Chroma at {self.location} failed: {type(exc).__name__}: {exc}"
+        if self.settings.chroma_url:
+            return message
+        text = str(exc).lower()
+        if "readonly database" in text or "read-only file system" in text:
+            return (
+                f"{message}; the index folder {self.settings.index_dir} must be writable "
+                f"(Chroma writes to it even to answer questions): make it writable, or copy "
+                f"it to a writable place and point RAG_INDEX_DIR there"
+            )
+        if any(word in text for word in _DAMAGED):
+            return _damaged(self.settings.index_dir, message)
+        free = _free_bytes(self.settings.index_dir)
+        if "disk is full" in text or "no space left" in text or free < _LOW_SPACE:
+            return (
+                f"{message}; the disk holding {self.settings.index_dir} is full "
+                f"({free / 1024 / 1024:.1f} MB free): free some space and run the same "
+                f"command again (what was stored before is kept; `rag check` verifies it)"
+            )
+        return message
+
     def collection(self, name: str, create: bool = True) -> Any:
-        if name not in self._collections:
+        self._fresh()
+        with self._lock:
+            if name not in self._collections:
 
-            def get() -> Any:
-                if create:
-                    return self.client.get_or_create_collection(
-                        name,
-                        embedding_function=None,
-                        configuration={"hnsw": {"space": "cosine"}},
-                    )
-                return self.client.get_collection(name, embedding_function=None)
+                def get() -> Any:
+                    client = self.client  # connects first: that takes the open lock itself
+                    if create:
+                        with self._open_lock():
+                            return client.get_or_create_collection(
+                                name,
+                                embedding_function=None,
+                                configuration={"hnsw": {"space": "cosine"}},
+                            )
+                    return client.get_collection(name, embedding_function=None)
 
-            self._collections[name] = self._call(get)
-        return self._collections[name]
+                self._collections[name] = self._call(get)
+            return self._collections[name]
 
     def collection_names(self) -> list[str]:
+        self._fresh()
         return [c.name for c in self._call(self.client.list_collections)]
 
     @_writes
@@ -257,6 +332,43 @@ class Store:
         self._collections.pop(name, None)
         if name in self.collection_names():
             self._call(lambda: self.client.delete_collection(name))
+
+    # -- the server-mode ingest lock -----------------------------------------------------------
+
+    def create_lock(self, name: str, owner: dict[str, Any]) -> bool:
+        """Create collection ``name`` holding ``owner``; False when it already exists.
+
+        Creating a collection is atomic on the server, so of several processes (or hosts)
+        trying at once exactly one succeeds.
+        """
+
+        def create() -> bool:
+            try:
+                self.client.create_collection(name, metadata=owner, embedding_function=None)
+            except Exception as exc:
+                if "already exists" in str(exc).lower():
+                    return False
+                raise
+            return True
+
+        return self._call(create)
+
+    def lock_info(self, name: str) -> dict[str, Any] | None:
+        def get() -> dict[str, Any] | None:
+            try:
+                col = self.client.get_collection(name, embedding_function=None)
+            except Exception as exc:
+                if "does not exist" in str(exc).lower():
+                    return None
+                raise
+            return dict(col.metadata or {})
+
+        return self._call(get)
+
+    def renew_lock(self, name: str, owner: dict[str, Any]) -> None:
+        self._call(
+            lambda: self.client.get_collection(name, embedding_function=None).modify(metadata=owner)
+        )
 
     # -- state ------------------------------------------------------------------------------
 
@@ -336,6 +448,80 @@ class Store:
         arts = self.collection(self.articles_name(gen))
         chunks = self.collection(self.chunks_name(gen))
         return int(self._call(arts.count)), int(self._call(chunks.count))
+
+    # -- verification -------------------------------------------------------------------------
+
+    def unreachable_chunks(self, gen: str) -> list[str]:
+        """Chunks that are stored (text, metadata, counted) but not found by their own vector.
+
+        Chroma can lose vectors from its search index after a crash or a full disk while
+        keeping the records. Each batch of chunk ids is searched with a query restricted to
+        those ids, which must return every one of them; a chunk missing from the answer (or
+        a batch whose query fails) is then tried alone, with its own stored vector.
+        """
+        col = self.collection(self.chunks_name(gen))
+        lost: list[str] = []
+        for ids, _, _ in self._pages(col, include=[]):
+            for i in range(0, len(ids), _CHECK_BATCH):
+                part = ids[i : i + _CHECK_BATCH]
+                found = self._found_together(col, part)
+                lost += [c for c in part if c not in found and not self._reachable(col, c)]
+        return lost
+
+    def _found_together(self, col: Any, ids: list[str]) -> set[str]:
+        for probe_id in ids[:3]:  # a probe vector: the first of these that can be read
+            vector = self._own_vector(col, probe_id)
+            if vector is None:
+                continue
+            got = self._attempt(
+                lambda: col.query(
+                    query_embeddings=[vector], ids=ids, n_results=len(ids), include=[]
+                )
+            )
+            return set(got["ids"][0]) if got is not None else set()
+        return set()
+
+    def _own_vector(self, col: Any, chunk_id: str) -> list[float] | None:
+        got = self._attempt(lambda: col.get(ids=[chunk_id], include=["embeddings"]))
+        if got is None or not len(got["ids"]) or got["embeddings"] is None:
+            return None
+        vector = [float(x) for x in got["embeddings"][0]]
+        return vector or None
+
+    def _reachable(self, col: Any, chunk_id: str) -> bool:
+        vector = self._own_vector(col, chunk_id)
+        if vector is None:
+            return False
+        got = self._attempt(
+            lambda: col.query(query_embeddings=[vector], ids=[chunk_id], n_results=1, include=[])
+        )
+        return got is not None and chunk_id in got["ids"][0]
+
+    def _attempt(self, fn: Callable[[], T]) -> T | None:
+        """``fn()``, or None when Chroma answers it with an error (an unreachable server
+        still raises: that says nothing about the index)."""
+        try:
+            return self._call(fn)
+        except StoreError as exc:
+            if self.settings.chroma_url and _is_connection_error(exc):
+                raise
+            return None
+
+    def chunk_records(self, gen: str, chunk_ids: Sequence[str]) -> list[tuple[Article, Chunk]]:
+        """The stored chunks ``chunk_ids`` (and their article's metadata), for re-embedding."""
+        col = self.collection(self.chunks_name(gen))
+        out: list[tuple[Article, Chunk]] = []
+        for i in range(0, len(chunk_ids), _PAGE):
+            part = list(chunk_ids[i : i + _PAGE])
+            got = self._call(lambda: col.get(ids=part, include=["documents", "metadatas"]))
+            for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
+                meta = dict(meta or {})
+                doc = str(meta.get("doc_id", cid.rpartition(":")[0]))
+                chunk = Chunk(
+                    doc, int(meta.get("index", 0)), text, int(meta["start"]), int(meta["end"])
+                )
+                out.append((article_from(doc, "", meta), chunk))
+        return out
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -445,6 +631,20 @@ class Store:
                 got["ids"], got["documents"], got["metadatas"], scores, strict=True
             )
         }
+
+
+def _free_bytes(folder: Path) -> float:
+    try:
+        return float(shutil.disk_usage(folder).free)
+    except OSError:
+        return float("inf")
+
+
+def _damaged(index_dir: Path, what: str) -> str:
+    return (
+        f"the index is damaged ({what}): move the folder {index_dir} aside (or delete it) "
+        f"and run `rag ingest` to rebuild it from your files"
+    )
 
 
 def _bound_timeouts(client: Any) -> None:

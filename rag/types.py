@@ -165,7 +165,13 @@ class Answer:
 
 @dataclass(frozen=True)
 class IngestReport:
-    """What a sync did. The id tuples name articles; skipped pairs a path with a reason."""
+    """What a sync did. The id tuples name articles; skipped pairs a path with a reason.
+
+    ``missing`` names the roots that did not exist (nothing that came from them was
+    removed); ``notes`` pairs a path with something stored with a caveat (a date that
+    was not understood); ``checked`` counts the chunks found by their own vector after
+    the sync, ``repaired`` the ones that were not and were stored again.
+    """
 
     added: tuple[str, ...] = ()
     updated: tuple[str, ...] = ()
@@ -175,14 +181,21 @@ class IngestReport:
     embedded: int = 0
     seconds: float = 0.0
     index_dir: str = ""
+    missing: tuple[str, ...] = ()
+    notes: tuple[tuple[str, str], ...] = ()
+    checked: int = 0
+    repaired: int = 0
 
     def summary(self) -> str:
         """One line for the end of a run."""
+        extra = f"; {self.repaired} unreachable chunks repaired" if self.repaired else ""
+        if self.missing:
+            extra += f"; missing (nothing removed): {', '.join(self.missing)}"
         return (
             f"{len(self.added)} added, {len(self.updated)} updated, "
             f"{len(self.removed)} removed, {len(self.unchanged)} unchanged, "
             f"{len(self.skipped)} skipped; {self.embedded} chunks embedded "
-            f"in {self.seconds:.1f}s"
+            f"in {self.seconds:.1f}s{extra}"
         )
 
     def to_dict(self) -> dict[str, Any]:

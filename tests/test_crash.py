@@ -25,6 +25,47 @@ def progress_of(text: str) -> int:
     return int(found[-1]) if found else 0
 
 
+class IngestProcess:
+    """`rag ingest ARGS` in a subprocess, its progress bar (on stderr) followed as it runs."""
+
+    def __init__(self, args: list[str], env: dict[str, str], *, sigint: bool = False) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rag.cli", "ingest", *args],
+            env=env,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            # As at a terminal: a test runner started in the background (nohup, `cmd &`)
+            # passes SIGINT on as ignored, and Python then never raises KeyboardInterrupt.
+            preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) if sigint else None,
+        )
+        self._seen: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        while chunk := self.proc.stderr.read(64):
+            self._seen.append(chunk)
+
+    @property
+    def output(self) -> str:
+        return "".join(self._seen)
+
+    def wait_for(self, embedded: int, timeout: float = 300) -> None:
+        """Until the progress bar shows (at least) ``embedded`` chunks embedded."""
+        deadline = time.monotonic() + timeout
+        while "embedding:" not in self.output or progress_of(self.output) < embedded:
+            assert self.proc.poll() is None, self.output[-2000:]
+            assert time.monotonic() < deadline, "ingest made no progress"
+            time.sleep(0.02)
+
+    def finish(self, timeout: float = 600) -> int:
+        self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        return int(self.proc.returncode)
+
+
 @pytest.mark.parametrize(("sig", "after"), [(signal.SIGKILL, 150), (signal.SIGINT, 280)])
 def test_interrupted_ingest_recovers(tmp_path: Path, sig: signal.Signals, after: int) -> None:
     articles = MULTIHOP / "articles.jsonl"
@@ -32,33 +73,10 @@ def test_interrupted_ingest_recovers(tmp_path: Path, sig: signal.Signals, after:
         pytest.skip("shared benchmark not present")
     index_dir = tmp_path / "index"
     env = {**os.environ, "RAG_INDEX_DIR": str(index_dir), "RAG_BATCH_SIZE": "8"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "ingest", str(articles)],
-        env=env,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-        # As at a terminal: a test runner started in the background (nohup, `cmd &`)
-        # passes SIGINT on as ignored, and Python then never raises KeyboardInterrupt.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    seen: list[str] = []
-
-    def reader() -> None:
-        assert proc.stderr is not None
-        while chunk := proc.stderr.read(64):
-            seen.append(chunk)
-
-    thread = threading.Thread(target=reader, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 300
-    while progress_of("".join(seen)) < after:
-        assert proc.poll() is None, "".join(seen)[-2000:]
-        assert time.monotonic() < deadline, "ingest made no progress"
-        time.sleep(0.05)
-    proc.send_signal(sig)
-    proc.wait(timeout=60)
-    assert proc.returncode != 0, "the run should have been interrupted, not finished"
+    run = IngestProcess([str(articles)], env, sigint=True)
+    run.wait_for(after)
+    run.proc.send_signal(sig)
+    assert run.finish(timeout=60) != 0, "the run should have been interrupted, not finished"
 
     settings = make_settings(tmp_path)
     index = Index(settings)

@@ -239,34 +239,39 @@ def test_empty_index_says_what_to_do(settings: Settings) -> None:
 
 
 def test_one_sync_at_a_time(settings: Settings) -> None:
-    import socket
     import subprocess
-    import time
+    import sys
 
     populate(settings.corpus_dir)
     index = Index(settings)
     index.ingest([settings.corpus_dir])
-    other = subprocess.Popen(["sleep", "60"])
+    # Another process holds the ingest lock (as a running sync does) until told to stop.
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; from rag.files import file_lock\n"
+            "with file_lock(Path(sys.argv[1]), owner='holder'):\n"
+            "    print('held', flush=True); sys.stdin.read()\n",
+            str(settings.index_dir / "ingest.lock"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
-        lease = {
-            "gen": index.generation,
-            "owner": f"{socket.gethostname()}:{other.pid}",
-            "at": time.time(),
-        }
-        index.store.set_state(syncing=lease)
-        with pytest.raises(rag.RagError, match="another ingest"):
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        write_article(settings.corpus_dir, "kite.txt", "Kite festival", "Kites filled the sky.")
+        with pytest.raises(rag.RagError, match=r"another ingest .* is running \(holder\)"):
             index.ingest([settings.corpus_dir])
-        # A lease from another host that has not been renewed for long is taken over.
-        index.store.set_state(syncing={**lease, "owner": "elsewhere:1", "at": time.time() - 3600})
-        assert len(index.ingest([settings.corpus_dir]).unchanged) == 3
-        index.store.set_state(syncing=lease)
     finally:
-        other.kill()
-        other.wait()
-    # Its owner is gone: the next sync takes over, repairs and completes.
+        holder.kill()
+        holder.wait()
+    # A lock whose holder is gone (killed, even) is free again: the kernel released it.
     report = index.ingest([settings.corpus_dir])
-    assert len(report.unchanged) == 3 and not index.store.state().get("syncing")
-    assert consistency(index)[0] == 3
+    assert len(report.added) == 1 and len(report.unchanged) == 3
+    assert not index.store.state().get("syncing")
+    assert consistency(index)[0] == 4
 
 
 def ingest_in_new_process(settings: Settings) -> dict[str, Any]:
