@@ -307,3 +307,21 @@ def test_sentences_of_the_asked_type(question: str, yes: str, no: str) -> None:
 
     q = analyze(question)
     assert names_asked_type(q, yes) and not names_asked_type(q, no)
+
+
+def test_compound_questions_are_split_and_the_missing_part_named() -> None:
+    from rag.answering.question import clauses
+
+    assert clauses("Who is the president of Local 14, and what is his salary?") == (
+        "Who is the president of Local 14?",
+        "what is his salary?",
+    )
+    assert clauses("How did Blinken and the foreign minister describe the test?") == ()
+    q = "When does the strike begin, and how much does the mayor earn?"
+    # The whole question is answerable here (threshold 0); the second clause is not.
+    a = [x for x in answerer(threshold=0.0).generate(q, q, [GAZETTE])][-1]
+    assert not isinstance(a, str) and not a.refused
+    assert "Thursday" in a.text
+    assert "The articles don't cover this part: “how much does the mayor earn?”." in a.text
+    assert a.unsupported == ("how much does the mayor earn?",)
+    assert m.faithfulness(a.text, {c.n: c.quote for c in a.citations}) == 1.0

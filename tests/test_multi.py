@@ -100,3 +100,13 @@ def test_follow_up_after_a_refusal_searches_the_new_question(seed_settings: Sett
     )
     assert "North Korea Launches" not in follow.query, "the refusal's titles are not searched"
     assert not follow.refused and "1,100" in follow.text
+
+
+def test_partly_answerable_question_names_the_missing_part(multi_settings: Settings) -> None:
+    a = rag.answer(
+        "Who is the president of Local 14, and what is his salary?", settings=multi_settings
+    )
+    assert not a.refused and "Dale Ferreira" in a.text
+    check_quotes(a, multi_settings)
+    assert a.unsupported == ("what is his salary?",)
+    assert "don't cover this part: “what is his salary?”" in a.text

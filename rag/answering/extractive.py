@@ -236,7 +236,9 @@ class ExtractiveAnswerer:
             for p, b in zip(q.parts, part_best, strict=True)
         )
         supported_parts = [p for p in parts if p.supported]
-        # A multi-part question is refused only when none of its parts is supported.
+        # A question naming several outlets is refused only when none of them supports it.
+        # (Letting one supported clause of a compound question do the same declined fewer
+        # MultiHop null questions on the tuning part, 0.947 -> 0.842: clauses only add notes.)
         answerable = probability >= self.threshold or (q.multi and bool(supported_parts))
         base = Trace(
             kind=q.kind,
@@ -273,12 +275,45 @@ class ExtractiveAnswerer:
             # negation or a change ("did X fail to ...") gets the opposite.
             yes = all(p.supported for p in parts) != q.negated
             opening = "Yes." if yes else "No."
+        unsupported = tuple(p.text for p in parts if not p.supported)
+        if q.clauses:
+            clause_scored = [self._judge_clause(c, ranked_pool, vectors) for c in q.clauses]
+            missed = self._add_clauses(q.clauses, clause_scored, chosen, why, everything)
+            notes += tuple(f"The articles don't cover this part: “{short(c)}”." for c in missed)
+            unsupported += missed
         decision = "partly answered" if notes else "answered"
         trace = replace(
             base, decision=decision, candidates=trace_candidates(everything, why, "not chosen")
         )
-        unsupported = tuple(p.text for p in parts if not p.supported)
         return Decision(tuple(chosen), trace, notes, opening, unsupported)
+
+    def _judge_clause(self, clause: str, pool: list[Sentence], vectors: Vectors) -> list[Scored]:
+        picked = self._preselect(clause, pool, vectors, self.config.part_candidates)
+        return sorted(self._judge(clause, picked, ""), key=lambda s: -s.logit)
+
+    def _add_clauses(
+        self,
+        texts: Sequence[str],
+        judged: list[list[Scored]],
+        chosen: list[Scored],
+        why: dict[tuple[str, int, int], str],
+        everything: list[Scored],
+    ) -> tuple[str, ...]:
+        """Quote the best sentence of each supported clause (if not quoted yet); return the
+        clauses no sentence supports."""
+        cfg = self.config
+        missed: list[str] = []
+        for clause, found in zip(texts, judged, strict=True):
+            everything.extend(found)
+            if not found or found[0].logit < cfg.part_min:
+                missed.append(clause)
+                continue
+            best = found[0]
+            quoted = {c.sentence.key for c in chosen}
+            if best.sentence.key not in quoted and len(chosen) <= cfg.max_sentences:
+                chosen.append(best)
+                why[best.sentence.key] = f"clause: {short(clause, 40)}"
+        return tuple(missed)
 
     # ----------------------------------------------------------------------- selection
     def _ceiling(

@@ -114,6 +114,7 @@ class Question:
     kind: str  # "entity", "yes_no", "summary", "explain" or "other"
     asks: str  # the wh-phrase of an entity question ("who", "what company", "how many")
     parts: tuple[Part, ...] = ()  # one per outlet mention (a single one included)
+    clauses: tuple[str, ...] = ()  # the questions a compound question joins
     temporal: bool = False
     comparison: bool = False
     negated: bool = False
@@ -191,6 +192,22 @@ def split_parts(question: str, outlets: Iterable[str], min_words: int = 2) -> tu
     return tuple(parts)
 
 
+# "..., and what was ...?": a second question joined to the first.
+_CLAUSE = re.compile(
+    r",?\s+(?:and|but|or)\s+(?=(?:what|who|whom|whose|which|where|when|why|how|did|does|do|"
+    r"is|was|were|are|has|have|had|can|will|would)\b)",
+    re.IGNORECASE,
+)
+
+
+def clauses(question: str) -> tuple[str, ...]:
+    """The questions a compound question joins ("Who is X, and what is his salary?"), each
+    asking about something (a content word); a single question gives ()."""
+    found = [c.strip(" ,;?") for c in _CLAUSE.split(question)]
+    found = [c for c in found if content_words(c)]
+    return tuple(f"{c}?" for c in found) if len(found) >= 2 else ()
+
+
 def analyze(question: str, outlets: Sequence[str] = ()) -> Question:
     """Kind, parts and flags of ``question`` (``outlets``: the outlet names in the index)."""
     plain = strip_filler(question)
@@ -202,6 +219,7 @@ def analyze(question: str, outlets: Sequence[str] = ()) -> Question:
         kind=kind,
         asks=asks,
         parts=parts,
+        clauses=() if len(parts) >= 2 else clauses(plain),
         temporal=bool(_TEMPORAL.search(plain)),
         comparison=bool(_COMPARISON.search(plain)),
         negated=bool(_NEGATED.search(plain)),
