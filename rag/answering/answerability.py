@@ -93,17 +93,17 @@ def _weight(name: str) -> int:
     return 2 if len(name.split()) > 1 else 1
 
 
-def measure(
-    question: Question,
-    passages: Sequence[Passage],
-    vocab: Vocabulary,
-    ce: Sequence[float],
-    part_best: Sequence[float],
-    sentence_dense: float,
-    typed: Sequence[float] = (),
-) -> dict[str, float]:
-    """Every signal for one question; ``ce`` holds the judged logits, best first, and
-    ``typed`` those of sentences that name what an entity question asks for."""
+@dataclass(frozen=True)
+class Coverage:
+    """The signals that need no cross-encoder: how much of the question the passages cover,
+    and the names of the question no passage mentions."""
+
+    signals: dict[str, float]
+    missing: tuple[str, ...]
+
+
+def cover(question: Question, passages: Sequence[Passage], vocab: Vocabulary) -> Coverage:
+    """Coverage of the question's content words and names, title overlap, best cosine."""
     asked = content_words(question.plain)
     covered = [w for w in asked if vocab.match(w) is not None]
     title_overlap = 0.0
@@ -113,15 +113,31 @@ def measure(
             title_overlap = max(
                 title_overlap, sum(1 for w in asked if tv.match(w) is not None) / len(asked)
             )
+    names_share, missing = name_coverage(question.plain, vocab)
+    signals = {
+        "coverage": len(covered) / len(asked) if asked else 1.0,
+        "name_coverage": names_share,
+        "title_overlap": title_overlap,
+        "dense_top": max((p.score for p in passages), default=0.0),
+    }
+    return Coverage(signals, tuple(missing))
+
+
+def measure(
+    covered: Coverage,
+    ce: Sequence[float],
+    part_best: Sequence[float],
+    sentence_dense: float,
+    typed: Sequence[float] = (),
+) -> dict[str, float]:
+    """Every signal for one question; ``ce`` holds the judged logits, best first, and
+    ``typed`` those of sentences that name what an entity question asks for."""
     best = ce[0] if ce else -12.0
     return {
         "ce_best": best,
         "ce_second": ce[1] if len(ce) > 1 else best,
         "ce_part_min": min(part_best) if part_best else best,
         "ce_typed": max(typed, default=-12.0),
-        "coverage": len(covered) / len(asked) if asked else 1.0,
-        "name_coverage": name_coverage(question.plain, vocab)[0],
-        "title_overlap": title_overlap,
-        "dense_top": max((p.score for p in passages), default=0.0),
+        **covered.signals,
         "sentence_dense": sentence_dense,
     }

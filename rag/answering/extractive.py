@@ -33,7 +33,7 @@ from ..text import (
     with_marker,
 )
 from ..types import Answer, Citation, PartTrace, Passage, Trace
-from .answerability import load_model, measure, name_coverage
+from .answerability import Coverage, cover, load_model, measure, name_coverage
 from .citations import Sentence, citation, passage_sentences
 from .evidence import (
     Scored,
@@ -100,7 +100,7 @@ class Decision:
     trace: Trace
     notes: tuple[str, ...] = ()  # sentences of our own: uncovered parts
     opening: str = ""  # "Yes." or "No." before the quotes of a yes/no question
-    uncovered: tuple[str, ...] = ()  # the parts the articles do not support
+    unsupported: tuple[str, ...] = ()  # the parts the articles do not support
 
     @property
     def refused(self) -> bool:
@@ -148,8 +148,7 @@ class ExtractiveAnswerer:
         for sent in sentences:
             d = float(vectors[sent.key] @ qv) if vectors is not None else 0.0
             overlap = len(q_terms & content_terms(sent.text)) / len(q_terms) if q_terms else 0.0
-            dense = cfg.cheap_dense * d if vectors is not None else 0.0
-            cheap = dense + cfg.cheap_overlap * overlap - cfg.cheap_rank * sent.rank
+            cheap = cfg.cheap_dense * d + cfg.cheap_overlap * overlap - cfg.cheap_rank * sent.rank
             ranked.append((cheap, sent, d))
         ranked.sort(key=lambda c: -c[0])
         return ranked[:limit]
@@ -187,17 +186,17 @@ class ExtractiveAnswerer:
             return Decision((), trace)
         if q.kind == "summary":
             return self._summary(q, judged, passages, sentences, vocab)
-        ceiling = None if q.multi else self._ceiling(q, passages, vocab, sentences)
+        covered = cover(q, passages, vocab)
+        ceiling = None if q.multi else self._ceiling(q, covered, sentences)
         if ceiling is not None and ceiling < self.threshold:
             # Not answerable even if the cross-encoder liked a sentence as much as it can.
             reason = f"refused: P(answerable) at most {ceiling:.2f} < {self.threshold:.2f}"
-            _, missing = name_coverage(q.plain, vocab)
             trace = Trace(
                 kind=q.kind,
                 probability=round(ceiling, 4),
                 threshold=self.threshold,
                 decision=reason,
-                missing=tuple(missing),
+                missing=covered.missing,
                 question=judged,
             )
             return Decision((), trace)
@@ -226,11 +225,8 @@ class ExtractiveAnswerer:
         typed = [
             s.logit for s in scored if q.kind != "entity" or names_asked_type(q, s.sentence.text)
         ]
-        signals = measure(
-            q, passages, vocab, [s.logit for s in scored], part_best, best_dense, typed
-        )
+        signals = measure(covered, [s.logit for s in scored], part_best, best_dense, typed)
         probability = self.model.probability(signals)
-        _, missing = name_coverage(q.plain, vocab)
         parts = tuple(
             PartTrace(p.text, p.sources, round(b, 3), b >= cfg.part_min)
             for p, b in zip(q.parts, part_best, strict=True)
@@ -245,7 +241,7 @@ class ExtractiveAnswerer:
             signals={k: round(v, 4) for k, v in signals.items()},
             probability=round(probability, 4),
             threshold=self.threshold,
-            missing=tuple(missing),
+            missing=covered.missing,
             parts=parts,
             question=judged,
         )
@@ -315,22 +311,16 @@ class ExtractiveAnswerer:
                 why[best.sentence.key] = f"clause: {short(clause, 40)}"
         return tuple(missed)
 
-    # ----------------------------------------------------------------------- selection
-    def _ceiling(
-        self,
-        q: Question,
-        passages: Sequence[Passage],
-        vocab: Vocabulary,
-        sentences: Sequence[Sentence],
-    ) -> float:
+    def _ceiling(self, q: Question, covered: Coverage, sentences: Sequence[Sentence]) -> float:
         """The highest probability any cross-encoder judgement could give (the weights are
         non-negative): under the threshold, the question's names and words are missing from
         the passages and no sentence needs judging."""
         typed = any(names_asked_type(q, s.text) for s in sentences) or q.kind != "entity"
         top = CE_CEILING
-        best = measure(q, passages, vocab, [top, top], [top], 1.0, [top] if typed else [])
+        best = measure(covered, [top, top], [top], 1.0, [top] if typed else [])
         return float(self.model.probability(best))
 
+    # ----------------------------------------------------------------------- selection
     def _select(
         self,
         q: Question,
@@ -472,7 +462,7 @@ class ExtractiveAnswerer:
             query=query,
             passages=tuple(passages),
             answerer=self.name,
-            unsupported=decision.uncovered,
+            unsupported=decision.unsupported,
             trace=decision.trace,
         )
 
