@@ -7,6 +7,7 @@ so a new process loads it instead of rebuilding it.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import threading
@@ -45,6 +46,11 @@ class _Built:
     sources: np.ndarray  # object array of outlet names, for filter masks
     published: np.ndarray  # int YYYYMMDD per chunk
     bm25: Any
+
+    @functools.cached_property
+    def outlets(self) -> list[str]:
+        """Every outlet name, sorted (asked for on every question that names outlets)."""
+        return sorted({s for s in self.sources.tolist() if s})
 
 
 class LexicalIndex:
@@ -176,4 +182,4 @@ class LexicalIndex:
 
     def sources(self, gen: str) -> list[str]:
         """Every outlet name in the index."""
-        return sorted({s for s in self._current(gen).sources.tolist() if s})
+        return list(self._current(gen).outlets)
