@@ -61,11 +61,6 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def entities(text: str) -> list[str]:
-    """Capitalised names in order of first appearance ("Antony Blinken", "Seoul")."""
-    return names(text)
-
-
 def _answer_text(answer: str) -> str:
     """What a follow-up may take names and topics from: nothing of a refusal."""
     return "" if is_refusal(answer) else answer
@@ -99,7 +94,7 @@ def condense(question: str, history: Iterable[Turn]) -> str:
         return question
     last_q, last_a = turns[-1]
     last_a = _answer_text(last_a)
-    found = [n for n in entities(last_q) + entities(last_a) if n.lower() not in question.lower()]
+    found = [n for n in names(last_q) + names(last_a) if n.lower() not in question.lower()]
     # The names the previous question asked about come first, then those of its answer.
     seen: list[str] = []
     for name in found:
@@ -131,7 +126,7 @@ def resolve_pronouns(question: str, history: Iterable[Turn]) -> str:
         return question
     last_q, last_a = turns[-1]
     last_a = _answer_text(last_a)
-    people = [n for n in entities(last_a) + entities(last_q) if len(n.split()) >= 2]
+    people = [n for n in names(last_a) + names(last_q) if len(n.split()) >= 2]
     if not _PERSONAL.search(question) or not people:
         # "Where did it come down?": say what "it" was about, in the earlier question's words.
         asked = set(words(question))

@@ -325,3 +325,13 @@ def test_compound_questions_are_split_and_the_missing_part_named() -> None:
     assert "The articles don't cover this part: “how much does the mayor earn?”." in a.text
     assert a.unsupported == ("how much does the mayor earn?",)
     assert m.faithfulness(a.text, {c.n: c.quote for c in a.citations}) == 1.0
+
+
+def test_a_damaged_model_file_is_a_clear_error(tmp_path: Path) -> None:
+    from rag.errors import ConfigError
+
+    broken = tmp_path / "answerability.json"
+    broken.write_text('{"weights": {}}')
+    with pytest.raises(ConfigError, match="fit it again"):
+        load_model(broken)
+    assert load_model(tmp_path / "missing.json").threshold == 0.5

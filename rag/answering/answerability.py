@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import ConfigError
 from ..text import GENERIC, content_words, names, words
 from ..types import Passage
 from .question import Question, Vocabulary
@@ -62,9 +63,17 @@ _FALLBACK = Model({"ce_best": 2.0}, 0.0, {"ce_best": -2.0}, {"ce_best": 1.0}, 0.
 
 @functools.lru_cache(maxsize=4)
 def load_model(path: Path = MODEL_FILE) -> Model:
-    """The fitted model (or the single-signal fallback when none was fitted)."""
+    """The fitted model; the single-signal fallback only when none was ever fitted."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return _FALLBACK
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"the answerability model {path} cannot be read ({exc}): reinstall the package "
+            "or fit it again with `python evals/fit_answerability.py`"
+        ) from None
+    try:
         return Model(
             weights=dict(data["weights"]),
             bias=float(data["bias"]),
@@ -72,8 +81,11 @@ def load_model(path: Path = MODEL_FILE) -> Model:
             scale=dict(data["scale"]),
             threshold=float(data["threshold"]),
         )
-    except (OSError, ValueError, KeyError, TypeError):
-        return _FALLBACK
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"the answerability model {path} lacks {exc}: fit it again with "
+            "`python evals/fit_answerability.py`"
+        ) from None
 
 
 def name_coverage(question: str, vocab: Vocabulary) -> tuple[float, list[str]]:

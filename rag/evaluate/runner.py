@@ -41,8 +41,6 @@ class CaseResult:
     passed: bool
     reference: str = ""
     history: list[list[str]] = field(default_factory=list)
-    top_logit: float | None = None
-    missing_entities: bool = False
     # The answerer's decision as its trace recorded it (fitting reads these).
     probability: float | None = None
     signals: dict[str, float] = field(default_factory=dict)
@@ -344,8 +342,6 @@ def run_suite(
                 history=[list(t) for t in case.history],
             )
             trace = answer.trace
-            result.missing_entities = bool(trace.missing)
-            result.top_logit = trace.signals.get("ce_best")
             result.probability = trace.probability
             result.signals = dict(trace.signals)
             result.parts_supported = len(trace.parts) >= 2 and any(p.supported for p in trace.parts)
