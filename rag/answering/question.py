@@ -2,7 +2,7 @@
 
 ``analyze("Did both The Verge and Wired report ...?", outlets)`` finds the outlets it names
 (each a part that needs its own evidence), whether it is a yes/no, entity, summary or
-explanation question, and whether it compares or orders things in time.
+explanation question, and whether it orders things in time.
 """
 
 from __future__ import annotations
@@ -42,11 +42,6 @@ _EXPLAIN = re.compile(
     re.IGNORECASE,
 )
 _TEMPORAL = re.compile(r"\b(?:before|after|earlier|later|prior to|since|then|first)\b", re.I)
-_COMPARISON = re.compile(
-    r"\b(?:both|while|whereas|compared?|comparison|differ\w*|same|consisten\w*|"
-    r"inconsisten\w*|agree|contrast|versus|vs\.?|similar\w*|each)\b",
-    re.IGNORECASE,
-)
 _QUOTES = "'\"‘’“”"
 # A yes/no question that asserts a negation or a change ("did X fail to ...", "was it
 # inconsistent", "has it changed") is answered "no" when its parts are supported.
@@ -116,7 +111,6 @@ class Question:
     parts: tuple[Part, ...] = ()  # one per outlet mention (a single one included)
     clauses: tuple[str, ...] = ()  # the questions a compound question joins
     temporal: bool = False
-    comparison: bool = False
     negated: bool = False
 
     @property
@@ -221,7 +215,6 @@ def analyze(question: str, outlets: Sequence[str] = ()) -> Question:
         parts=parts,
         clauses=() if len(parts) >= 2 else clauses(plain),
         temporal=bool(_TEMPORAL.search(plain)),
-        comparison=bool(_COMPARISON.search(plain)),
         negated=bool(_NEGATED.search(plain)),
     )
 
