@@ -301,6 +301,15 @@ ANSWER_TYPES: dict[str, re.Pattern[str]] = {
         re.IGNORECASE,
     ),
     "count": re.compile(rf"\b{_NUM}\b", re.IGNORECASE),
+    # A day of the calendar, not a time of day: "on what date" is not answered by "at noon".
+    "day": re.compile(
+        r"\b(?:(?:19|20)\d\d|"
+        + "|".join(MONTHS)
+        + r"|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec"
+        r"|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tomorrow"
+        r"|\d{1,2}/\d{1,2}(?:/\d{2,4})?|\d{4}-\d\d-\d\d)\b",
+        re.IGNORECASE,
+    ),
     "frequency": re.compile(
         r"\b(?:times|every|daily|weekly|monthly|annually|yearly|once|twice|always|never|often)\b",
         re.IGNORECASE,
@@ -310,8 +319,8 @@ ANSWER_TYPES: dict[str, re.Pattern[str]] = {
 ASKED_TYPE = {
     "when": "date",
     "what time": "date",
-    "what day": "date",
-    "what date": "date",
+    "what day": "day",
+    "what date": "day",
     "what year": "date",
     "what month": "date",
     "how old": "age",
@@ -385,6 +394,16 @@ def refusal_text(passages: Sequence[Passage], missing: Sequence[str] = ()) -> st
         listing = "; ".join(f"“{t}”" for t in titles[:3])
         text += f" The closest topics they do cover: {listing}."
     return text
+
+
+# Nouns of a "which ..." question that asks for a person ("Which individual ...?").
+PERSON_NOUNS = frozenset(
+    [
+        *("individual", "person", "man", "woman", "artist", "singer", "player", "athlete"),
+        *("executive", "founder", "leader", "politician", "official", "actor", "actress"),
+        *("author", "writer", "journalist", "entrepreneur", "billionaire"),
+    ]
+)
 
 
 # Sentences of the answerer's own (not quotes): a part the articles do not cover, and the

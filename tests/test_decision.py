@@ -99,6 +99,9 @@ def test_question_kinds() -> None:
     assert kind_of("What is the article about?")[0] == "summary"
     assert kind_of("Why was the timing notable?")[0] == "explain"
     assert kind_of("Did both outlets report the vote?")[0] == "yes_no"
+    # A preposition before the wh-phrase asks the same thing.
+    assert kind_of("On what date does the strike end?") == ("entity", "what date")
+    assert kind_of("In which city did the ships wait?") == ("entity", "which")
 
 
 def test_filler_does_not_change_the_question() -> None:
@@ -218,6 +221,40 @@ def test_entity_questions_prefer_sentences_naming_the_asked_type() -> None:
     q = "Who led the strike at the port?"
     chosen = answerer(max_sentences=1).decide(q, q, [story]).chosen
     assert "Dale Ferreira" in chosen[0].sentence.text
+
+
+def test_who_answer_opens_with_the_full_name_its_quote_spells() -> None:
+    a = passage(
+        "Union president Dale Ferreira called the vote a turning point. Ferreira led the strike.",
+        "Harbor Gazette",
+        "g3",
+    )
+    b = passage("Ferreira told growers the strike would be short.", "Valley Ledger", "l3", 5)
+    q = "Who led the strike at the port?"
+    ans = answerer().decide(q, q, [a, b])
+    assert ans.opening == "Dale Ferreira [1]."
+    assert "Dale Ferreira" in ans.chosen[0].sentence.text
+
+
+def test_a_name_that_is_no_person_does_not_open_a_who_answer() -> None:
+    story = passage("Because FTX collapsed, the union led the strike.", "Harbor Gazette", "g4")
+    q = "Who led the strike?"
+    ans = answerer().decide(q, q, [story])
+    assert not ans.refused and ans.opening == ""
+
+
+def test_a_typed_question_without_its_type_is_refused() -> None:
+    story = passage(
+        "Union president Dale Ferreira led the strike. The strike began at noon.",
+        "Harbor Gazette",
+        "g5",
+    )
+    for q in ("How old is Dale Ferreira?", "On what date does Dale Ferreira leave the union?"):
+        decision = answerer().decide(q, q, [story])
+        assert decision.refused, q
+        assert "no candidate sentence names" in decision.trace.decision
+    q = "When did the strike begin?"  # a time of day answers "when"
+    assert not answerer().decide(q, q, [story]).refused
 
 
 def test_summary_quotes_the_lead() -> None:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..text import ANSWER_TYPES, ASKED_TYPE, names, words
+from ..text import ANSWER_TYPES, ASKED_TYPE, GENERIC, PERSON_NOUNS, names, stopwords, words
 from ..types import Candidate
 from .citations import Sentence
 from .question import Question
@@ -23,18 +23,11 @@ class Scored:
     logit: float = 0.0  # the cross-encoder's logit alone
 
 
-def add_bridge_entity(
-    q: Question,
-    judged: list[Scored],
-    chosen: list[Scored],
-    why: dict[tuple[str, int, int], str],
-    pool: Sequence[Sentence] = (),
-) -> None:
-    """For an entity question, make sure the answer names the entity the supporting
-    sentences share ("Which company ...?" -> the one they all name), in its fullest form
-    ("Sam Altman", where the judged sentences say "Altman")."""
-    if q.kind != "entity" or not judged:
-        return
+def bridge_entity(
+    q: Question, judged: Sequence[Scored], pool: Sequence[Sentence] = ()
+) -> tuple[str, int] | None:
+    """The new name the judged sentences share, in its fullest form ("Sam Altman", where
+    they say "Altman"), with the number of articles that name it; None when they name none."""
     asked = set(words(q.plain))
     every = list(pool) or [s.sentence for s in judged]
     full: list[str] = []  # every new name of the passages, longest first
@@ -57,21 +50,72 @@ def add_bridge_entity(
             weight[name] = weight.get(name, 0.0) + max(0.0, s.logit + 10.0)
             docs.setdefault(name, set()).add(s.sentence.passage.doc_id)
     if not weight:
-        return
+        return None
     bridge = max(weight, key=lambda n: (len(docs[n]), weight[n]))
-    # Shared by two articles, or the only candidate when the answer names none yet.
+    return bridge, len(docs[bridge])
+
+
+def add_bridge_entity(
+    q: Question,
+    judged: list[Scored],
+    chosen: list[Scored],
+    why: dict[tuple[str, int, int], str],
+    pool: Sequence[Sentence] = (),
+) -> str:
+    """For an entity question, make sure the answer names the entity the supporting
+    sentences share ("Which company ...?" -> the one they all name), in its fullest form.
+
+    Returns the name when the answer can open with it: a who/which question whose quotes
+    name it, and either two articles share it or it is the only new name the best quote
+    holds; "" otherwise."""
+    if q.kind != "entity" or not judged:
+        return ""
+    found = bridge_entity(q, judged, pool)
+    if found is None:
+        return ""
+    bridge, shared = found
     named = any(names_asked_type(q, c.sentence.text) for c in chosen)
-    if len(docs[bridge]) < 2 and named:
-        return
-    if any(bridge in c.sentence.text for c in chosen):
-        return
-    holders = [s for s in judged if bridge in s.sentence.text]
-    holders.sort(key=lambda s: -s.logit)
+    # Shared by two articles, or the only candidate when the answer names none yet.
+    if (shared >= 2 or not named) and not any(bridge in c.sentence.text for c in chosen):
+        _quote_holder(bridge, judged, chosen, why, pool)
+    if ASKED_TYPE.get(q.asks) is not None or not any(bridge in c.sentence.text for c in chosen):
+        return ""  # a date or a number answers itself; a name no quote spells is not given
+    asked = set(words(q.plain))
+    top = [n for n in names(chosen[0].sentence.text) if not set(words(n)) <= asked]
+    lone = len(top) == 1 and (top[0] == bridge or bridge.endswith(" " + top[0]))
+    person = q.asks == "who" or bool(set(words(q.plain)[1:3]) & PERSON_NOUNS)
+    # A person's name may stand alone in the best quote; a thing's is shared by two articles.
+    enough = shared >= 2 or (person and lone)
+    return bridge if enough and _answers(bridge, person) else ""
+
+
+def _answers(name: str, person: bool) -> bool:
+    """A name fit to open an answer: no function word or title in it ("Because FTX",
+    "CEO of Binance"), and for a person a full name (two capitalised words, no acronym)."""
+    parts = name.split()
+    stop = stopwords()
+    if any(p.lower() in stop or p.lower() in GENERIC for p in parts):
+        return False
+    if person:
+        return len(parts) >= 2 and all(p[:1].isupper() and not p.isupper() for p in parts)
+    return True
+
+
+def _quote_holder(
+    bridge: str,
+    judged: list[Scored],
+    chosen: list[Scored],
+    why: dict[tuple[str, int, int], str],
+    pool: Sequence[Sentence],
+) -> None:
+    """Quote the best judged sentence that spells out ``bridge``, or else the first
+    passage sentence that does (in retrieval order)."""
+    holders = sorted((s for s in judged if bridge in s.sentence.text), key=lambda s: -s.logit)
     if holders:
         chosen.insert(0, holders[0])
         why[holders[0].sentence.key] = f"names {bridge}"
         return
-    for sent in every:  # in retrieval order: the best passage that spells it out
+    for sent in list(pool) or [s.sentence for s in judged]:
         if bridge in sent.text:
             item = Scored(sent, -12.0, 0.0, 0.0, "", -12.0)
             chosen.insert(0, item)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..text import (
+    ASKED_TYPE,
     content_terms,
     looks_like_heading,
     refusal_text,
@@ -99,7 +100,7 @@ class Decision:
     chosen: tuple[Scored, ...]
     trace: Trace
     notes: tuple[str, ...] = ()  # sentences of our own: uncovered parts
-    opening: str = ""  # "Yes." or "No." before the quotes of a yes/no question
+    opening: str = ""  # "Yes."/"No." of a yes/no question, the name a who/which one asks for
     unsupported: tuple[str, ...] = ()  # the parts the articles do not support
 
     @property
@@ -227,6 +228,9 @@ class ExtractiveAnswerer:
         ]
         signals = measure(covered, [s.logit for s in scored], part_best, best_dense, typed)
         probability = self.model.probability(signals)
+        # "How old ...?" is not answered by sentences that hold no age.
+        kind = ASKED_TYPE.get(q.asks)
+        untyped = kind if kind is not None and not typed and not q.parts else ""
         parts = tuple(
             PartTrace(p.text, p.sources, round(b, 3), b >= cfg.part_min)
             for p, b in zip(q.parts, part_best, strict=True)
@@ -236,6 +240,7 @@ class ExtractiveAnswerer:
         # (Letting one supported clause of a compound question do the same declined fewer
         # MultiHop null questions on the tuning part, 0.947 -> 0.842: clauses only add notes.)
         answerable = probability >= self.threshold or (q.multi and bool(supported_parts))
+        answerable = answerable and not untyped
         base = Trace(
             kind=q.kind,
             signals={k: round(v, 4) for k, v in signals.items()},
@@ -248,15 +253,22 @@ class ExtractiveAnswerer:
         everything = scored + [s for ps in part_scored for s in ps]
         if not answerable:
             reason = f"refused: P(answerable) {probability:.2f} < {self.threshold:.2f}"
+            if untyped:
+                reason = f"refused: no candidate sentence names a {untyped}"
             trace = replace(
                 base, decision=reason, candidates=trace_candidates(everything, {}, reason)
             )
             return Decision((), trace)
 
         self._embed([s.sentence for ps in part_scored for s in ps], vectors)
-        chosen, why = self._select(q, scored, part_scored, vectors, sentences)
+        chosen, why, lead = self._select(q, scored, part_scored, vectors, sentences)
         everything += [c for c in chosen if c not in everything]
-        opening = ""
+        # A who/which answer opens with the name, cited to the first quote that spells it.
+        holder = next((i for i, c in enumerate(chosen) if lead and lead in c.sentence.text), -1)
+        if holder > 0 and not q.temporal:  # markers read in order: its quote comes first
+            chosen.insert(0, chosen.pop(holder))
+            holder = 0
+        opening = f"{lead} [{holder + 1}]." if holder >= 0 else ""
         quoted = {why.get(c.sentence.key, "") for c in chosen}
         uncovered = [p for p in parts if not p.supported and f"part: {p.sources[0]}" not in quoted]
         # A part whose best sentence is quoted although it falls short of support says so.
@@ -328,7 +340,9 @@ class ExtractiveAnswerer:
         part_scored: list[list[Scored]],
         vectors: Vectors,
         pool: Sequence[Sentence] = (),
-    ) -> tuple[list[Scored], dict[tuple[str, int, int], str]]:
+    ) -> tuple[list[Scored], dict[tuple[str, int, int], str], str]:
+        """The sentences to quote, why each was kept, and the name a who/which answer
+        opens with ("" for none)."""
         cfg = self.config
         ranked = sorted((self._bonus(q, s) for s in scored), key=lambda s: -s.score)
         why: dict[tuple[str, int, int], str] = {}
@@ -365,13 +379,14 @@ class ExtractiveAnswerer:
             elif q.kind == "entity" and ranked and not repeats(ranked[0]):
                 chosen.insert(0, ranked[0])
                 why[ranked[0].sentence.key] = "best"
-            add_bridge_entity(q, ranked + [s for ps in part_scored for s in ps], chosen, why, pool)
+            judged = ranked + [s for ps in part_scored for s in ps]
+            lead = add_bridge_entity(q, judged, chosen, why, pool)
             if q.temporal:
                 chosen.sort(key=lambda s: s.sentence.passage.published or dt.date.max)
-            return chosen, why
+            return chosen, why, lead
 
         if not ranked:
-            return [], why
+            return [], why, ""
         chosen.append(ranked[0])
         why[ranked[0].sentence.key] = "best"
         gap = cfg.runner_up_gap_explain if q.kind == "explain" else cfg.runner_up_gap
@@ -382,8 +397,8 @@ class ExtractiveAnswerer:
             if not repeats(cand):
                 chosen.append(cand)
                 why[cand.sentence.key] = "runner-up"
-        add_bridge_entity(q, ranked, chosen, why, pool)
-        return chosen, why
+        lead = add_bridge_entity(q, ranked, chosen, why, pool)
+        return chosen, why, lead
 
     def _bonus(self, q: Question, s: Scored) -> Scored:
         """The entity bonus for who/which/when/how-many questions."""

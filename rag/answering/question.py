@@ -17,7 +17,7 @@ from ..text import content_words, stem, strip_filler, words
 
 # The first words of a question, mapped to the kind of answer it wants.
 _ENTITY = re.compile(
-    r"^\s*(?:(?:and|so|then|but)\s+)?(?P<w>who|whom|whose|which|where|when|what\s+(?:time|day|date|year|"
+    r"^\s*(?:(?:and|so|then|but)\s+)?(?:(?:on|in|at|by|for|from|since|until|to)\s+)?(?P<w>who|whom|whose|which|where|when|what\s+(?:time|day|date|year|"
     r"month|company|companies|firm|organi[sz]ation|country|city|team|person|player|network|"
     r"platform|brand|group|agency|event|name|product|app|service|state|nation|website|show|"
     r"film|movie|book|band|club|school|university|court|party|individual|entity)"

@@ -176,7 +176,8 @@ def faithfulness(
         if judge is not None:
             ok += judge(sentence, cited)
         else:
-            ok += any(contains(q, sentence) for q in cited)
+            # The full stop after a marker is the answer's, not necessarily the quote's.
+            ok += any(contains(q, sentence.rstrip(".")) for q in cited)
     return ok / len(pieces)
 
 
