@@ -19,6 +19,8 @@ from .types import Answer, IngestReport, Passage, Trace
 
 # Passages retrieved for each outlet a multi-part question names, besides the k for the whole.
 PART_K = 3
+LEAD_DOCS = 3  # articles whose lead an entity question reads for full names
+NAME_ASKS = ("who", "whom", "whose", "which", "what person", "what individual")
 
 
 class Answerer(Protocol):
@@ -139,9 +141,11 @@ class Pipeline:
                 found = self.retriever.retrieve(part.text, PART_K, dated)
             extra.extend(found or self.retriever.retrieve(part.text, PART_K, wanted))
         if analysis.kind == "summary":
-            lead = self.retriever.lead(passages[0].doc_id)
-            if lead is not None:
-                extra.insert(0, lead)
+            extra[:0] = self.retriever.leads([passages[0].doc_id])
+        elif analysis.kind == "entity" and analysis.asks in NAME_ASKS:
+            # An article names a person in full in its lead ("Sam Altman"), then by surname.
+            docs = list(dict.fromkeys(p.doc_id for p in passages))[:LEAD_DOCS]
+            extra.extend(self.retriever.leads(docs))
         seen = {p.chunk_id for p in passages}
         merged = list(passages)
         for p in extra:

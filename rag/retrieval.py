@@ -81,11 +81,11 @@ class Retriever:
         """Every outlet in the index, for filters and the UI."""
         return self.lexical.sources(self.index.active_generation())
 
-    def lead(self, doc_id: str) -> Passage | None:
-        """The first passage of an article (its headline and lead), or None."""
+    def leads(self, doc_ids: Sequence[str]) -> list[Passage]:
+        """The first passage of each article (its headline and lead), where there is one."""
         gen = self.index.active_generation()
-        found = self.index.store.get_chunks(gen, [f"{doc_id}:0"])
-        return next(iter(found.values()), None)
+        found = self.index.store.get_chunks(gen, [f"{d}:0" for d in doc_ids])
+        return [found[f"{d}:0"] for d in doc_ids if f"{d}:0" in found]
 
     def _filters(self, gen: str, filters: Filters | None) -> tuple[list[str], int, int]:
         if not filters:

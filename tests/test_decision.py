@@ -236,6 +236,16 @@ def test_who_answer_opens_with_the_full_name_its_quote_spells() -> None:
     assert "Dale Ferreira" in ans.chosen[0].sentence.text
 
 
+def test_an_acronym_answer_opens_with_the_name_it_stands_for() -> None:
+    a = passage("SBF pleaded not guilty to seven charges of fraud.", "Harbor Gazette", "g6")
+    b = passage(
+        "The trial of Sam Bankman-Fried began on Tuesday in New York.", "Valley Ledger", "l6", 5
+    )
+    q = "Who pleaded not guilty to seven charges of fraud?"
+    ans = answerer().decide(q, q, [a, b])
+    assert ans.opening.startswith("Sam Bankman-Fried [")
+
+
 def test_a_name_that_is_no_person_does_not_open_a_who_answer() -> None:
     story = passage("Because FTX collapsed, the union led the strike.", "Harbor Gazette", "g4")
     q = "Who led the strike?"

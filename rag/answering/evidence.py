@@ -27,7 +27,8 @@ def bridge_entity(
     q: Question, judged: Sequence[Scored], pool: Sequence[Sentence] = ()
 ) -> tuple[str, int] | None:
     """The new name the judged sentences share, in its fullest form ("Sam Altman", where
-    they say "Altman"), with the number of articles that name it; None when they name none."""
+    they say "Altman"; "Sam Bankman-Fried" for "SBF"), with the number of articles that name
+    it; a person's name when the question asks for a person; None when they name none."""
     asked = set(words(q.plain))
     every = list(pool) or [s.sentence for s in judged]
     full: list[str] = []  # every new name of the passages, longest first
@@ -38,8 +39,14 @@ def bridge_entity(
     full.sort(key=lambda n: -len(n.split()))
 
     def canonical(name: str) -> str:
-        # The longest name that ends with this one ("Bankman-Fried" -> "Sam Bankman-Fried").
-        return next((f for f in full if f == name or f.endswith(" " + name)), name)
+        # The longest name that ends with this one ("Bankman-Fried" -> "Sam Bankman-Fried"),
+        # or whose initials an acronym spells ("SBF").
+        for f in full:
+            if f == name or f.endswith(" " + name):
+                return f
+            if name.isupper() and len(name) > 1 and f != name and _initials(f) == name:
+                return f
+        return name
 
     weight: dict[str, float] = {}
     docs: dict[str, set[str]] = {}
@@ -49,10 +56,21 @@ def bridge_entity(
                 continue
             weight[name] = weight.get(name, 0.0) + max(0.0, s.logit + 10.0)
             docs.setdefault(name, set()).add(s.sentence.passage.doc_id)
+    if asks_person(q):
+        weight = {n: w for n, w in weight.items() if _answers(n, True)} or weight
     if not weight:
         return None
     bridge = max(weight, key=lambda n: (len(docs[n]), weight[n]))
     return bridge, len(docs[bridge])
+
+
+def _initials(name: str) -> str:
+    return "".join(p[0] for p in re.split(r"[\s-]+", name) if p[:1].isupper())
+
+
+def asks_person(q: Question) -> bool:
+    """ "Who ...?", "Which individual ...?": the answer is a person."""
+    return q.asks == "who" or bool(set(words(q.plain)[1:3]) & PERSON_NOUNS)
 
 
 def add_bridge_entity(
@@ -83,7 +101,7 @@ def add_bridge_entity(
     asked = set(words(q.plain))
     top = [n for n in names(chosen[0].sentence.text) if not set(words(n)) <= asked]
     lone = len(top) == 1 and (top[0] == bridge or bridge.endswith(" " + top[0]))
-    person = q.asks == "who" or bool(set(words(q.plain)[1:3]) & PERSON_NOUNS)
+    person = asks_person(q)
     # A person's name may stand alone in the best quote; a thing's is shared by two articles.
     enough = shared >= 2 or (person and lone)
     return bridge if enough and _answers(bridge, person) else ""
