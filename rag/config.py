@@ -68,7 +68,11 @@ ENV: dict[str, tuple[str, str, str]] = {
         "probability of being answerable below which a question is refused, 0-1 "
         "(empty: the operating point fitted on the tuning parts; see evals/README.md)",
     ),
-    "answerer": ("RAG_ANSWERER", "extractive", "`extractive` (offline) or `llm`"),
+    "answerer": (
+        "RAG_ANSWERER",
+        "",
+        "`extractive` (offline) or `llm` (empty: `llm` when RAG_LLM is set, else `extractive`)",
+    ),
     "llm": (
         "RAG_LLM",
         "",
@@ -77,6 +81,19 @@ ENV: dict[str, tuple[str, str, str]] = {
     "llm_base_url": ("RAG_LLM_BASE_URL", "", "base URL of an OpenAI-compatible server"),
     "llm_api_key": ("RAG_LLM_API_KEY", "", "API key for the LLM (else OPENAI_API_KEY)"),
     "llm_timeout": ("RAG_LLM_TIMEOUT", "60", "seconds before an LLM call is given up"),
+    "llm_model_path": (
+        "RAG_LLM_MODEL_PATH",
+        "",
+        "GGUF file for RAG_LLM=local (empty: the bundled Qwen2.5-Coder-1.5B, see `make llm`)",
+    ),
+    "llm_threads": ("RAG_LLM_THREADS", "0", "CPU threads of the local model (0: all cores)"),
+    "llm_context": ("RAG_LLM_CONTEXT", "4096", "context length of the local model, in tokens"),
+    "llm_max_tokens": ("RAG_LLM_MAX_TOKENS", "200", "longest answer the local model writes"),
+    "llm_drop_unsupported": (
+        "RAG_LLM_DROP_UNSUPPORTED",
+        "0",
+        "leave out (1) rather than flag (0) synthesized sentences their quotes do not support",
+    ),
     "chroma_url": (
         "RAG_CHROMA_URL",
         "",
@@ -114,6 +131,11 @@ class Settings:
     llm_base_url: str = ""
     llm_api_key: str = ""
     llm_timeout: float = 60.0
+    llm_model_path: str = ""
+    llm_threads: int = 0
+    llm_context: int = 4096
+    llm_max_tokens: int = 200
+    llm_drop_unsupported: bool = False
     chroma_url: str = ""
     host: str = "127.0.0.1"
     port: int = 7860
@@ -135,6 +157,8 @@ class Settings:
                 continue
             raw = os.environ.get(var, default)
             values[name] = _parse(name, var, raw)
+        if not values["answerer"]:
+            values["answerer"] = "llm" if values["llm"] else "extractive"
         if not str(values["cache_dir"]).strip():
             values["cache_dir"] = default_cache_dir()
         for name in ("index_dir", "corpus_dir", "cache_dir"):
@@ -162,7 +186,7 @@ class Settings:
                 "RAG_ANSWERER=llm needs RAG_LLM, e.g. RAG_LLM=ollama:llama3.2 "
                 "or RAG_LLM=openai:gpt-4o-mini"
             )
-        if self.llm and ":" not in self.llm:
+        if self.llm and ":" not in self.llm and self.llm.strip().lower() != "local":
             raise ConfigError(
                 f"RAG_LLM={self.llm!r}: name the provider and model as provider:model, "
                 "e.g. ollama:llama3.2 or openai:gpt-4o-mini"
@@ -174,6 +198,12 @@ class Settings:
             )
         if self.max_file_mb <= 0:
             raise ConfigError(f"RAG_MAX_FILE_MB={self.max_file_mb}: use a positive number of MB")
+        if self.llm_threads < 0 or self.llm_context < 512 or self.llm_max_tokens < 1:
+            raise ConfigError(
+                f"RAG_LLM_THREADS={self.llm_threads}, RAG_LLM_CONTEXT={self.llm_context}, "
+                f"RAG_LLM_MAX_TOKENS={self.llm_max_tokens}: use 0 or more threads, a context "
+                "of 512 tokens or more and at least one answer token"
+            )
         if self.llm_timeout <= 0:
             raise ConfigError(
                 f"RAG_LLM_TIMEOUT={self.llm_timeout}: use a positive number of seconds"

@@ -28,14 +28,15 @@ def strip_markers(text: str) -> str:
     return " ".join(_MARKER_WITH_SPACE.sub("", text).split())
 
 
-def with_marker(sentence: str, n: int) -> str:
-    """Put the marker before the closing punctuation: 'It flew 1,100 km [1].'"""
+def with_marker(sentence: str, n: int | Sequence[int]) -> str:
+    """Put the marker(s) before the closing punctuation: 'It flew 1,100 km [1].'"""
+    marks = "".join(f"[{i}]" for i in ([n] if isinstance(n, int) else n))
     end = len(sentence)
     while end and sentence[end - 1] in CLOSERS:
         end -= 1
     if end == 0:
-        return f"{sentence} [{n}]"
-    return f"{sentence[:end]} [{n}]{sentence[end:]}"
+        return f"{sentence} {marks}"
+    return f"{sentence[:end]} {marks}{sentence[end:]}"
 
 
 # --------------------------------------------------------------------------------- words

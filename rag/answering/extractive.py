@@ -102,6 +102,7 @@ class Decision:
     notes: tuple[str, ...] = ()  # sentences of our own: uncovered parts
     opening: str = ""  # "Yes."/"No." of a yes/no question, the name a who/which one asks for
     unsupported: tuple[str, ...] = ()  # the parts the articles do not support
+    considered: tuple[Scored, ...] = ()  # every sentence judged, for a synthesis to draw on
 
     @property
     def refused(self) -> bool:
@@ -293,7 +294,7 @@ class ExtractiveAnswerer:
         trace = replace(
             base, decision=decision, candidates=trace_candidates(everything, why, "not chosen")
         )
-        return Decision(tuple(chosen), trace, notes, opening, unsupported)
+        return Decision(tuple(chosen), trace, notes, opening, unsupported, tuple(everything))
 
     def _judge_clause(self, clause: str, pool: list[Sentence], vectors: Vectors) -> list[Scored]:
         picked = self._preselect(clause, pool, vectors, self.config.part_candidates)
@@ -444,6 +445,12 @@ class ExtractiveAnswerer:
     ) -> Iterator[str | Answer]:
         """Yield the answer sentence by sentence, then the full Answer."""
         decision = self.decide(question, query, passages, analysis, main)
+        yield from self.render(decision, query, passages)
+
+    def render(
+        self, decision: Decision, query: str, passages: Sequence[Passage]
+    ) -> Iterator[str | Answer]:
+        """The decision's quotes (or refusal) as text pieces, then the full Answer."""
         if decision.refused:
             text = refusal_text(passages, decision.trace.missing)
             yield text

@@ -19,7 +19,7 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..chunking import sentence_spans
@@ -29,7 +29,7 @@ from ..text import MARKER_GROUP, content_terms, looks_like_heading, strip_marker
 from ..types import Answer, Citation, Passage
 from .answerability import name_coverage
 from .citations import Sentence, citation, passage_sentences
-from .extractive import AnswererConfig, ExtractiveAnswerer, refusal_text
+from .extractive import AnswererConfig, Decision, ExtractiveAnswerer, refusal_text
 from .prompts import (
     DECLINE,
     THINKING,
@@ -37,8 +37,11 @@ from .prompts import (
     answer_messages,
     clean_query,
     condense_messages,
+    evidence_messages,
 )
 from .question import Question, Vocabulary
+from .synthesis import check as check_sentences
+from .synthesis import compose, evidence_sentences
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -147,6 +150,9 @@ class LLMAnswerer:
         if decision.refused:
             yield from self._refuse(query, passages, decision.trace.missing)
             return
+        if self.provider == "local":  # short prompts for a laptop: evidence sentences only
+            yield from self._synthesize(question, query, passages, decision)
+            return
         raw: list[str] = []
         shown = False
         for piece in _hold_back_decline(self._stream(answer_messages(question, passages), raw)):
@@ -167,6 +173,52 @@ class LLMAnswerer:
             passages=tuple(passages),
             unsupported=tuple(unsupported),
             answerer=self.name,
+        )
+
+    def _synthesize(
+        self, question: str, query: str, passages: Sequence[Passage], decision: Decision
+    ) -> Iterator[str | Answer]:
+        """The model writes over the numbered evidence sentences; every sentence it writes is
+        checked against what it cites; the extractive answer stands when none holds up."""
+        evidence = evidence_sentences(decision.chosen, decision.considered)
+        rows = [
+            (
+                e.text,
+                e.passage.source,
+                e.passage.published.isoformat() if e.passage.published else "",
+                e.passage.title,
+            )
+            for e in evidence
+        ]
+        yes_no = decision.trace.kind == "yes_no"
+        raw: list[str] = []
+        yield from _hold_back_decline(self._stream(evidence_messages(question, rows, yes_no), raw))
+        reply = THINKING.sub("", "".join(raw)).strip()
+        checked = (
+            []
+            if is_decline(reply, len(evidence))
+            else check_sentences(reply, evidence, self.judge.reranker)
+        )
+        if not any(c.supported and c.cited for c in checked):
+            # Nothing the model wrote holds up: the quotes answer instead.
+            for item in self.judge.render(decision, query, passages):
+                if isinstance(item, Answer):
+                    yield replace(item, answerer=self.name)
+                elif raw:
+                    continue
+                else:
+                    yield item
+            return
+        text, citations, flagged = compose(checked, evidence, self.settings.llm_drop_unsupported)
+        yield Answer(
+            text=text,
+            citations=tuple(citations),
+            refused=False,
+            query=query,
+            passages=tuple(passages),
+            unsupported=tuple(flagged),
+            answerer=self.name,
+            trace=decision.trace,
         )
 
     def check(
@@ -266,6 +318,8 @@ class LLMAnswerer:
 
 def parse_model(spec: str) -> tuple[str, str]:
     """Split ``RAG_LLM`` into provider and model: ``"ollama:qwen3:4b"`` -> ollama, qwen3:4b."""
+    if spec.strip().lower() == "local":  # the bundled model (or RAG_LLM_MODEL_PATH)
+        return "local", "qwen2.5-coder-1.5b-instruct"
     provider, sep, model = spec.strip().partition(":")
     if not sep or not provider.strip() or not model.strip():
         raise ConfigError(
@@ -309,6 +363,14 @@ def model_kwargs(settings: Settings) -> dict[str, Any]:
 def build_model(settings: Settings) -> BaseChatModel:
     """The chat model ``settings.llm`` names; :class:`LLMError` says how to fix a bad one."""
     provider, model = parse_model(settings.llm)
+    if provider == "local":
+        from .. import local_llm
+
+        path = local_llm.model_file(settings.cache_dir, settings.llm_model_path)
+        local: BaseChatModel = local_llm.chat_model(
+            path, settings.llm_threads, settings.llm_context, settings.llm_max_tokens
+        )
+        return local
     kwargs = model_kwargs(settings)
     try:
         from langchain.chat_models import init_chat_model

