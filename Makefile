@@ -49,7 +49,7 @@ format: setup
 browser:
 	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
 
-test: setup lint browser
+test: setup lint browser llm
 	$(PY) -m pytest
 	$(MAKE) eval-gate
 
