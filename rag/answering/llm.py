@@ -41,7 +41,7 @@ from .prompts import (
 )
 from .question import Question, Vocabulary
 from .synthesis import check as check_sentences
-from .synthesis import compose, evidence_sentences
+from .synthesis import compose, evidence_sentences, is_opener
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -199,14 +199,16 @@ class LLMAnswerer:
             if is_decline(reply, len(evidence))
             else check_sentences(reply, evidence, self.judge.reranker)
         )
-        if not any(c.supported and c.cited for c in checked):
-            # Nothing the model wrote holds up: the quotes answer instead.
+        said = next((c.text.rstrip(".!") for c in checked[:1] if is_opener(c.text)), "")
+        if not any(c.supported and not is_opener(c.text) for c in checked):
+            # Nothing the model wrote holds up, or it only said yes or no: the quotes
+            # answer (after its yes or no, which the quotes then have to bear out).
+            if said:
+                decision = replace(decision, opening=f"{said.capitalize()}.")
             for item in self.judge.render(decision, query, passages):
                 if isinstance(item, Answer):
                     yield replace(item, answerer=self.name)
-                elif raw:
-                    continue
-                else:
+                elif not raw:
                     yield item
             return
         text, citations, flagged = compose(checked, evidence, self.settings.llm_drop_unsupported)

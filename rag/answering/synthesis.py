@@ -59,6 +59,11 @@ def evidence_sentences(chosen: Sequence[Scored], considered: Sequence[Scored]) -
     return out
 
 
+def is_opener(text: str) -> bool:
+    """A bare "Yes." or "No." (which quotes nothing of its own)."""
+    return text.strip().rstrip(".!,").lower() in ("yes", "no")
+
+
 def unstated(statement: str, quotes: Sequence[str]) -> list[str]:
     """Names and numbers of ``statement`` that none of ``quotes`` holds."""
     missing = name_coverage(statement, Vocabulary(list(quotes)))[1]
@@ -94,8 +99,7 @@ def check(reply: str, evidence: Sequence[Sentence], scorer: Scorer) -> list[Chec
             cited, assigned = (best + 1,), True
         support = max((logits[n - 1] for n in cited), default=-12.0)
         quotes = [texts[n - 1] for n in cited]
-        opener = plain.rstrip(".!").lower() in ("yes", "no")
-        ok = opener or (support >= SUPPORT_LOGIT and not unstated(plain, quotes))
+        ok = is_opener(plain) or (support >= SUPPORT_LOGIT and not unstated(plain, quotes))
         out.append(Checked(plain, cited, support, ok, assigned))
     return out
 
@@ -112,9 +116,8 @@ def compose(
     for c in checked:
         if not c.supported and drop_unsupported:
             continue
-        opener = c.text.rstrip(".!").lower() in ("yes", "no")
         marks: list[int] = []
-        if not opener:
+        if not is_opener(c.text):
             for n in c.cited:
                 if n not in numbers:
                     numbers[n] = len(citations) + 1
