@@ -291,7 +291,7 @@ def model_kwargs(settings: Settings) -> dict[str, Any]:
     kwargs["max_retries"] = 1
     if base_url:
         kwargs["base_url"] = base_url
-    api_key = settings.llm_api_key or (
+    api_key = settings.llm_api_key.get_secret_value() or (
         os.environ.get("OPENAI_API_KEY", "") if provider == "openai" else ""
     )
     if not api_key and base_url:
