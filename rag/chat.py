@@ -1,5 +1,7 @@
 """Chat history and follow-ups: turn a follow-up question into a standalone query.
 
+Two QueryRewriters (``rag.protocols``): :class:`RuleRewriter`, offline, and
+:class:`LLMRewriter`, which asks the LLM answerer's chat model and falls back to the rules.
 Without an LLM, a follow-up that leans on earlier turns ("What did he say about
 Russia?") carries over the named entities and topic words of the previous turns,
 so retrieval searches for "What did he say about Russia? Antony Blinken ...".
@@ -9,14 +11,44 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import QuestionError
+from .answering.prompts import clean_query, condense_messages
+from .errors import LLMError, QuestionError
 from .text import ANAPHORA, is_refusal, names, stopwords, strip_markers, words
 from .types import Answer
 
+if TYPE_CHECKING:
+    from .answering.llm import LLMAnswerer
+
 Turn = tuple[str, str]
 History = Sequence[Any]
+
+
+class RuleRewriter:
+    """Carries the names and topic words of the previous turn into a follow-up (no LLM)."""
+
+    name = "rules"
+
+    def rewrite(self, question: str, history: Sequence[Turn]) -> str:
+        return condense(question, history)
+
+
+class LLMRewriter:
+    """The chat model rewrites the follow-up; the rules when it fails or says nothing."""
+
+    name = "llm"
+
+    def __init__(self, answerer: LLMAnswerer) -> None:
+        self.answerer = answerer
+
+    def rewrite(self, question: str, history: Sequence[Turn]) -> str:
+        turns = list(history)
+        try:
+            reply = self.answerer.invoke(condense_messages(question, turns))
+        except LLMError:
+            return condense(question, turns)
+        return clean_query(reply) or condense(question, turns)
 
 
 def normalize_history(history: History | None) -> list[Turn]:

@@ -110,7 +110,11 @@ class Settings:
         "probability of being answerable below which a question is refused, 0-1 "
         "(empty: the operating point fitted on the tuning parts; see evals/README.md)",
     )
-    answerer: str = _setting("RAG_ANSWERER", "extractive", "`extractive` (offline) or `llm`")
+    answerer: str = _setting(
+        "RAG_ANSWERER",
+        "extractive",
+        "`extractive` (offline) or `llm`, or any answerer registered in `rag.protocols`",
+    )
     llm: str = _setting(
         "RAG_LLM", "", "chat model as provider:model, e.g. ollama:llama3.2, openai:gpt-4o-mini"
     )
@@ -181,8 +185,11 @@ class Settings:
             )
         if self.k < 1:
             raise ConfigError(f"k={self.k}: ask for at least one passage")
-        if self.answerer not in ("extractive", "llm"):
-            raise ConfigError(f"RAG_ANSWERER={self.answerer!r}: use 'extractive' or 'llm'")
+        from .protocols import answerers
+
+        if self.answerer not in answerers:
+            known = " or ".join(repr(n) for n in answerers.names())
+            raise ConfigError(f"RAG_ANSWERER={self.answerer!r}: use {known}")
         if self.answerer == "llm" and not self.llm:
             raise ConfigError(
                 "RAG_ANSWERER=llm needs RAG_LLM, e.g. RAG_LLM=ollama:llama3.2 "

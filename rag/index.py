@@ -81,18 +81,19 @@ def expand_paths(
     Only regular files are read (a FIFO or a device would block or never end), none larger
     than ``max_bytes``, and every real folder is walked once however many links lead to it.
     """
-    from .loaders import SUPPORTED_SUFFIXES
+    from .loaders import supported_suffixes
 
     files: list[Path] = []
     skipped: list[tuple[str, str]] = []
-    supported = ", ".join(SUPPORTED_SUFFIXES)
+    suffixes = supported_suffixes()
+    supported = ", ".join(suffixes)
     for root in paths:
         if not root.exists():
             skipped.append((str(root), MISSING))
             continue
         candidates = sorted(_walk(root)) if root.is_dir() else [root]
         for path in candidates:
-            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            if path.suffix.lower() not in suffixes:
                 kind = f"'{path.suffix}'" if path.suffix else "without an extension"
                 skipped.append(
                     (str(path), f"unsupported file type {kind} (supported: {supported})")

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..chat import LLMRewriter
 from ..chunking import sentence_spans
 from ..config import Settings
 from ..errors import ConfigError, LLMError
@@ -35,8 +36,6 @@ from .prompts import (
     THINKING,
     Turn,
     answer_messages,
-    clean_query,
-    condense_messages,
 )
 from .question import Question, Vocabulary
 
@@ -126,13 +125,11 @@ class LLMAnswerer:
 
     def condense(self, question: str, turns: Sequence[Turn]) -> str:
         """A standalone query for a follow-up; the rule-based rewrite if the model fails."""
-        from ..chat import condense
+        return LLMRewriter(self).rewrite(question, turns)
 
-        try:
-            reply = self._invoke(condense_messages(question, turns))
-        except LLMError:
-            return condense(question, turns)
-        return clean_query(reply) or condense(question, turns)
+    def invoke(self, messages: list[BaseMessage]) -> str:
+        """The model's whole reply to ``messages``; :class:`LLMError` when it fails."""
+        return self._invoke(messages)
 
     def generate(
         self,
