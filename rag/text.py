@@ -16,11 +16,16 @@ if TYPE_CHECKING:
 
 # ------------------------------------------------------------------------------- markers
 # An answer cites with "[1]"; generated text may group them ("[2, 3]", "[2; 3]").
+# MARKER_TEXT is the one spelling of a marker; the patterns below (and the LLM answerer's)
+# are built from it.
+MARKER_TEXT = r"\[\d{1,3}\]"
 MARKER = re.compile(r"\[(\d{1,3})\]")
 MARKER_GROUP = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
-_MARKER_WITH_SPACE = re.compile(r"\s*\[\d{1,3}\]")
+_MARKER_WITH_SPACE = re.compile(r"\s*" + MARKER_TEXT)
 # What closes a sentence after its last word: the marker goes before these.
 CLOSERS = ".!?\"'”’)"
+# A line ending in one of these introduces what follows ("Key points:"): no heading.
+INTRODUCERS = ":;"
 
 
 def strip_markers(text: str) -> str:
@@ -84,6 +89,14 @@ def content_terms(text: str) -> set[str]:
 def looks_like_heading(sentence: str) -> bool:
     """A subheading line ("Growing North Korea-Russia Ties") is not an answer."""
     return len(sentence) <= 100 and sentence.rstrip()[-1:] not in CLOSERS
+
+
+def heading_line(text: str, start: int, end: int) -> bool:
+    """``text[start:end]`` is a whole line that reads as a heading, for the chunker, which
+    keeps a heading with the text after it. Stricter than :func:`looks_like_heading`: a line
+    that introduces what follows (ends in ":" or ";") is kept with it anyway."""
+    whole_line = (start == 0 or text[start - 1] == "\n") and (end == len(text) or text[end] == "\n")
+    return whole_line and end - start <= 100 and text[end - 1] not in CLOSERS + INTRODUCERS
 
 
 # --------------------------------------------------------------------------------- names

@@ -26,7 +26,14 @@ from ..chat import LLMRewriter
 from ..chunking import sentence_spans
 from ..config import Settings
 from ..errors import ConfigError, LLMError
-from ..text import MARKER_GROUP, content_terms, looks_like_heading, strip_markers
+from ..text import (
+    MARKER,
+    MARKER_GROUP,
+    MARKER_TEXT,
+    content_terms,
+    looks_like_heading,
+    strip_markers,
+)
 from ..types import Answer, Citation, Passage
 from .answerability import name_coverage
 from .citations import Sentence, citation, passage_sentences
@@ -58,7 +65,7 @@ _NUMBER = re.compile(r"\d{1,3}")
 _FIGURE = re.compile(r"\d[\d,.]*\d|\d")
 # Markers placed after the full stop ("... km. [1]") would be split off into the next
 # sentence; move them before it, as the extractive answerer writes them.
-_TRAILING_MARKERS = re.compile(r"([.!?])((?:[ \t]*\[\d{1,3}\])+)(?=\s|$)")
+_TRAILING_MARKERS = re.compile(r"([.!?])((?:[ \t]*" + MARKER_TEXT + r")+)(?=\s|$)")
 _DECLINE_PHRASES = re.compile(
     r"^(?:the )?(?:articles?|passages?) (?:do not|don't|does not|doesn't) "
     r"(?:cover|contain|mention|say|answer|include)",
@@ -440,7 +447,7 @@ def _rewrite_markers(sentence: str, renumbered: dict[int, int]) -> str:
         seen.append(new)
         return f"[{new}]"
 
-    out = re.sub(r"\[(\d{1,3})\]", replace, sentence)
+    out = MARKER.sub(replace, sentence)
     out = re.sub(r"[ \t]+([.,;:!?])", r"\1", out)
     return re.sub(r"[ \t]{2,}", " ", out).strip()
 
