@@ -66,6 +66,11 @@ format: setup
 browser:
 	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
 
+# Unit tests only (no real model, index or server: see tests/conftest.py), for the edit-test
+# loop; a few seconds. `make test` runs everything.
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow and not browser and not server and not integration"
+
 test: setup lint browser
 	$(PY) -m pytest
 	$(MAKE) eval-gate
