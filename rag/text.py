@@ -100,6 +100,12 @@ def heading_line(text: str, start: int, end: int) -> bool:
 
 
 # --------------------------------------------------------------------------------- names
+# Pronouns that stand for a person or thing named earlier ("this article" names its topic).
+PRONOUNS = frozenset(
+    ["he", "him", "his", "she", "her", "hers", "they", "them", "their", "it", "its"]
+)
+# The ones that stand for a person, replaced by the name when judging a follow-up.
+PERSONAL_PRONOUN = re.compile(r"\b(he|she|him|her|his|hers)\b", re.IGNORECASE)
 # Words that point back to something said before.
 ANAPHORA = frozenset(
     [
