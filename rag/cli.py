@@ -15,6 +15,7 @@ from typing import Any
 
 from .config import ENV, Settings
 from .errors import RagError
+from .protocols import answerers
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -177,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", action="append", help="only this outlet (repeatable)")
     p.add_argument("--since", help="only articles published on or after YYYY-MM-DD")
     p.add_argument("--until", help="only articles published on or before YYYY-MM-DD")
-    p.add_argument("--answerer", choices=["extractive", "llm"], help="overrides RAG_ANSWERER")
+    p.add_argument("--answerer", choices=answerers.names(), help="overrides RAG_ANSWERER")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("stats", help="articles, chunks, index path, model, last sync")

@@ -8,7 +8,9 @@ Explicit arguments win over the environment::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,111 +39,136 @@ def project_root() -> Path:
     return Path.cwd()
 
 
-# name -> (environment variable, default, one-line description); the README table mirrors it.
-ENV: dict[str, tuple[str, str, str]] = {
-    "index_dir": ("RAG_INDEX_DIR", ".rag", "where the embedded Chroma index lives"),
-    "corpus_dir": ("RAG_CORPUS_DIR", "corpus", "folder that `rag ingest` syncs by default"),
-    "embed_model": (
-        "RAG_EMBED_MODEL",
-        "all-MiniLM-L6-v2",
-        "sentence-transformers model: a bundled name or a local path",
-    ),
-    "cache_dir": (
-        "RAG_CACHE_DIR",
-        "",
-        "folder for derived model files, e.g. the embedder's ONNX export "
-        "(empty: $XDG_CACHE_HOME/rag, else ~/.cache/rag)",
-    ),
-    "chunk_size": ("RAG_CHUNK_SIZE", "700", "target passage length in characters"),
-    "chunk_overlap": (
-        "RAG_CHUNK_OVERLAP",
-        "150",
-        "characters of sentences repeated between passages",
-    ),
-    "batch_size": ("RAG_BATCH_SIZE", "64", "passages embedded per batch"),
-    "k": ("RAG_TOP_K", "6", "passages retrieved for an answer"),
-    "rerank": ("RAG_RERANK", "0", "rerank with the ms-marco cross-encoder (1/0)"),
-    "rerank_model": ("RAG_RERANK_MODEL", "ms-marco-MiniLM-L-12-v2", "cross-encoder for reranking"),
-    "answer_threshold": (
-        "RAG_ANSWER_THRESHOLD",
-        "",
-        "probability of being answerable below which a question is refused, 0-1 "
-        "(empty: the operating point fitted on the tuning parts; see evals/README.md)",
-    ),
-    "answerer": (
-        "RAG_ANSWERER",
-        "",
-        "`extractive` (offline) or `llm` (empty: `llm` when RAG_LLM is set, else `extractive`)",
-    ),
-    "llm": (
-        "RAG_LLM",
-        "",
-        "chat model as provider:model, e.g. ollama:llama3.2, openai:gpt-4o-mini",
-    ),
-    "llm_base_url": ("RAG_LLM_BASE_URL", "", "base URL of an OpenAI-compatible server"),
-    "llm_api_key": ("RAG_LLM_API_KEY", "", "API key for the LLM (else OPENAI_API_KEY)"),
-    "llm_timeout": ("RAG_LLM_TIMEOUT", "60", "seconds before an LLM call is given up"),
-    "llm_model_path": (
-        "RAG_LLM_MODEL_PATH",
-        "",
-        "GGUF file for RAG_LLM=local (empty: the bundled Qwen2.5-Coder-1.5B, see `make llm`)",
-    ),
-    "llm_threads": ("RAG_LLM_THREADS", "0", "CPU threads of the local model (0: all cores)"),
-    "llm_context": ("RAG_LLM_CONTEXT", "4096", "context length of the local model, in tokens"),
-    "llm_max_tokens": ("RAG_LLM_MAX_TOKENS", "200", "longest answer the local model writes"),
-    "llm_drop_unsupported": (
-        "RAG_LLM_DROP_UNSUPPORTED",
-        "0",
-        "leave out (1) rather than flag (0) synthesized sentences their quotes do not support",
-    ),
-    "chroma_url": (
-        "RAG_CHROMA_URL",
-        "",
-        "use a Chroma server (http://host:port) instead of the embedded store",
-    ),
-    "host": ("RAG_HOST", "127.0.0.1", "address the web UI listens on"),
-    "port": ("RAG_PORT", "7860", "port of the web UI"),
-    "auth": ("RAG_AUTH", "", "user:password required by the web UI"),
-    "upload_max_mb": ("RAG_UPLOAD_MAX_MB", "20", "largest upload the web UI accepts, in MB"),
-    "max_file_mb": (
-        "RAG_MAX_FILE_MB",
-        "50",
-        "largest file `rag ingest` reads, in MB (larger ones are skipped and named)",
-    ),
-}
+class Secret(str):
+    """A string setting that never prints: ``repr`` and ``str`` show stars, and
+    :meth:`get_secret_value` gives the value. It is still a ``str`` (``"user:pw".partition``
+    works, an empty one is false), so code that splits or tests it needs no change."""
+
+    __slots__ = ()
+
+    def get_secret_value(self) -> str:
+        return str.__str__(self)  # an exact str, no longer masked
+
+    def __repr__(self) -> str:
+        return "Secret('**********')" if self else "Secret('')"
+
+    def __str__(self) -> str:
+        return "**********" if self else ""
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
+def _setting(env: str, default: Any, description: str, *, shown: str | None = None) -> Any:
+    """One row of the settings table: its variable, default and description (the README's
+    table mirrors them). ``shown``: the default as the README writes it, when it differs."""
+    meta = {"env": env, "description": description, "shown": shown}
+    if callable(default):
+        return dataclasses.field(default_factory=default, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+MIN_CHUNK_SIZE = 200
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Every setting rag reads; build with :meth:`from_env`."""
+    """Every setting rag reads, with its environment variable and default; build with
+    :meth:`from_env`. Relative paths are taken from the repository root."""
 
-    index_dir: Path
-    corpus_dir: Path
-    embed_model: str = "all-MiniLM-L6-v2"
-    cache_dir: Path = dataclasses.field(default_factory=default_cache_dir)
-    chunk_size: int = 700
-    chunk_overlap: int = 150
-    batch_size: int = 64
-    k: int = 6
-    rerank: bool = False
-    rerank_model: str = "ms-marco-MiniLM-L-12-v2"
-    answer_threshold: float | None = None
-    answerer: str = "extractive"
-    llm: str = ""
-    llm_base_url: str = ""
-    llm_api_key: str = ""
-    llm_timeout: float = 60.0
-    llm_model_path: str = ""
-    llm_threads: int = 0
-    llm_context: int = 4096
-    llm_max_tokens: int = 200
-    llm_drop_unsupported: bool = False
-    chroma_url: str = ""
-    host: str = "127.0.0.1"
-    port: int = 7860
-    auth: str = ""
-    upload_max_mb: float = 20.0
-    max_file_mb: float = 50.0
+    index_dir: Path = _setting(
+        "RAG_INDEX_DIR", Path(".rag"), "where the embedded Chroma index lives"
+    )
+    corpus_dir: Path = _setting(
+        "RAG_CORPUS_DIR", Path("corpus"), "folder that `rag ingest` syncs by default"
+    )
+    embed_model: str = _setting(
+        "RAG_EMBED_MODEL",
+        "all-MiniLM-L6-v2",
+        "sentence-transformers model: a bundled name or a local path",
+    )
+    cache_dir: Path = _setting(
+        "RAG_CACHE_DIR",
+        default_cache_dir,
+        "folder for derived model files, e.g. the embedder's ONNX export "
+        "(empty: $XDG_CACHE_HOME/rag, else ~/.cache/rag)",
+        shown="",
+    )
+    chunk_size: int = _setting("RAG_CHUNK_SIZE", 700, "target passage length in characters")
+    chunk_overlap: int = _setting(
+        "RAG_CHUNK_OVERLAP", 150, "characters of sentences repeated between passages"
+    )
+    batch_size: int = _setting("RAG_BATCH_SIZE", 64, "passages embedded per batch")
+    k: int = _setting("RAG_TOP_K", 6, "passages retrieved for an answer")
+    rerank: bool = _setting("RAG_RERANK", False, "rerank with the ms-marco cross-encoder (1/0)")
+    rerank_model: str = _setting(
+        "RAG_RERANK_MODEL", "ms-marco-MiniLM-L-12-v2", "cross-encoder for reranking"
+    )
+    answer_threshold: float | None = _setting(
+        "RAG_ANSWER_THRESHOLD",
+        None,
+        "probability of being answerable below which a question is refused, 0-1 "
+        "(empty: the operating point fitted on the tuning parts; see evals/README.md)",
+    )
+    answerer: str = _setting(
+        "RAG_ANSWERER",
+        "",
+        "`extractive` (offline) or `llm`, or any answerer registered in `rag.protocols` "
+        "(empty: `llm` when RAG_LLM is set, else `extractive`)",
+    )
+    llm: str = _setting(
+        "RAG_LLM",
+        "",
+        "chat model: `local` (the bundled model, `make llm`) or provider:model, "
+        "e.g. ollama:llama3.2, openai:gpt-4o-mini",
+    )
+    llm_base_url: str = _setting("RAG_LLM_BASE_URL", "", "base URL of an OpenAI-compatible server")
+    llm_api_key: Secret = _setting(
+        "RAG_LLM_API_KEY", Secret(""), "API key for the LLM (else OPENAI_API_KEY)"
+    )
+    llm_timeout: float = _setting("RAG_LLM_TIMEOUT", 60.0, "seconds before an LLM call is given up")
+    llm_model_path: str = _setting(
+        "RAG_LLM_MODEL_PATH",
+        "",
+        "GGUF file for RAG_LLM=local (empty: the bundled Qwen2.5-Coder-1.5B, see `make llm`)",
+    )
+    llm_threads: int = _setting(
+        "RAG_LLM_THREADS", 0, "CPU threads of the local model (0: all cores)"
+    )
+    llm_context: int = _setting(
+        "RAG_LLM_CONTEXT", 4096, "context length of the local model, in tokens"
+    )
+    llm_max_tokens: int = _setting(
+        "RAG_LLM_MAX_TOKENS", 200, "longest answer the local model writes"
+    )
+    llm_drop_unsupported: bool = _setting(
+        "RAG_LLM_DROP_UNSUPPORTED",
+        False,
+        "leave out (1) rather than flag (0) synthesized sentences their quotes do not support",
+    )
+    chroma_url: str = _setting(
+        "RAG_CHROMA_URL", "", "use a Chroma server (http://host:port) instead of the embedded store"
+    )
+    host: str = _setting("RAG_HOST", "127.0.0.1", "address the web UI listens on")
+    port: int = _setting("RAG_PORT", 7860, "port of the web UI")
+    auth: Secret = _setting("RAG_AUTH", Secret(""), "user:password required by the web UI")
+    upload_max_mb: float = _setting(
+        "RAG_UPLOAD_MAX_MB", 20.0, "largest upload the web UI accepts, in MB"
+    )
+    max_file_mb: float = _setting(
+        "RAG_MAX_FILE_MB",
+        50.0,
+        "largest file `rag ingest` reads, in MB (larger ones are skipped and named)",
+    )
+
+    def __post_init__(self) -> None:
+        if not self.answerer:  # setting RAG_LLM asks for the LLM answerer
+            object.__setattr__(self, "answerer", "llm" if self.llm else "extractive")
+        # A secret given as a plain str (Settings(auth="u:p"), .replace) is still a secret.
+        for name in ("llm_api_key", "auth"):
+            value = getattr(self, name)
+            if not isinstance(value, Secret):
+                object.__setattr__(self, name, Secret(value or ""))
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -151,18 +178,20 @@ class Settings:
             raise ConfigError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(ENV)}")
         values: dict[str, Any] = {}
         root = project_root()
-        for name, (var, default, _) in ENV.items():
-            if name in overrides and overrides[name] is not None:
-                values[name] = overrides[name]
+        types = _types()
+        for f in dataclasses.fields(cls):
+            if overrides.get(f.name) is not None:
+                values[f.name] = overrides[f.name]
                 continue
-            raw = os.environ.get(var, default)
-            values[name] = _parse(name, var, raw)
-        if not values["answerer"]:
-            values["answerer"] = "llm" if values["llm"] else "extractive"
-        if not str(values["cache_dir"]).strip():
-            values["cache_dir"] = default_cache_dir()
+            var = f.metadata["env"]
+            raw = os.environ.get(var)
+            if raw is None:
+                continue  # the default
+            values[f.name] = _parse(var, raw, types[f.name])
+        if not str(values.get("cache_dir", "x")).strip():
+            del values["cache_dir"]  # empty: the default folder
         for name in ("index_dir", "corpus_dir", "cache_dir"):
-            path = Path(values[name]).expanduser()
+            path = Path(values.get(name, _default(name))).expanduser()
             values[name] = path if path.is_absolute() else root / path
         return cls(**values).validated()
 
@@ -170,8 +199,10 @@ class Settings:
         return dataclasses.replace(self, **changes).validated()
 
     def validated(self) -> Settings:
-        if self.chunk_size < 50:
-            raise ConfigError(f"RAG_CHUNK_SIZE={self.chunk_size} is too small; use 200 or more")
+        if self.chunk_size < MIN_CHUNK_SIZE:
+            raise ConfigError(
+                f"RAG_CHUNK_SIZE={self.chunk_size} is too small; use {MIN_CHUNK_SIZE} or more"
+            )
         if not 0 <= self.chunk_overlap < self.chunk_size:
             raise ConfigError(
                 f"RAG_CHUNK_OVERLAP={self.chunk_overlap} must be between 0 and "
@@ -179,8 +210,11 @@ class Settings:
             )
         if self.k < 1:
             raise ConfigError(f"k={self.k}: ask for at least one passage")
-        if self.answerer not in ("extractive", "llm"):
-            raise ConfigError(f"RAG_ANSWERER={self.answerer!r}: use 'extractive' or 'llm'")
+        from .protocols import answerers
+
+        if self.answerer not in answerers:
+            known = " or ".join(repr(n) for n in answerers.names())
+            raise ConfigError(f"RAG_ANSWERER={self.answerer!r}: use {known}")
         if self.answerer == "llm" and not self.llm:
             raise ConfigError(
                 "RAG_ANSWERER=llm needs RAG_LLM, e.g. RAG_LLM=ollama:llama3.2 "
@@ -211,6 +245,39 @@ class Settings:
         return self
 
 
+def _shown(f: dataclasses.Field[Any]) -> str:
+    """A default as the environment variable would spell it (the README's table)."""
+    if f.metadata["shown"] is not None:
+        return str(f.metadata["shown"])
+    value = f.default
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _default(name: str) -> Any:
+    f = next(f for f in dataclasses.fields(Settings) if f.name == name)
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
+@functools.cache
+def _types() -> dict[str, Any]:
+    return typing.get_type_hints(Settings)
+
+
+# name -> (environment variable, default as written, description): a view of the table above,
+# for the CLI's help and the README check.
+ENV: dict[str, tuple[str, str, str]] = {
+    f.name: (f.metadata["env"], _shown(f), f.metadata["description"])
+    for f in dataclasses.fields(Settings)
+}
+
 _BOOL = {
     "1": True,
     "true": True,
@@ -223,18 +290,20 @@ _BOOL = {
 }
 
 
-def _parse(name: str, var: str, raw: str) -> Any:
-    field_type = {f.name: f.type for f in dataclasses.fields(Settings)}[name]
+def _parse(var: str, raw: str, kind: Any) -> Any:
     raw = raw.strip()
     try:
-        if field_type == "int":
+        if kind is int:
             return int(raw)
-        if field_type == "float":
+        if kind is float:
             return float(raw)
-        if field_type == "float | None":
+        if kind == (float | None):
             return float(raw) if raw else None
-        if field_type == "bool":
+        if kind is bool:
             return _BOOL[raw.lower()]
     except (ValueError, KeyError):
-        raise ConfigError(f"{var}={raw!r} is not a valid {field_type}") from None
+        name = getattr(kind, "__name__", None) or str(kind)
+        raise ConfigError(f"{var}={raw!r} is not a valid {name}") from None
+    if kind is Secret:
+        return Secret(raw)
     return raw

@@ -81,18 +81,19 @@ def expand_paths(
     Only regular files are read (a FIFO or a device would block or never end), none larger
     than ``max_bytes``, and every real folder is walked once however many links lead to it.
     """
-    from .loaders import SUPPORTED_SUFFIXES
+    from .loaders import supported_suffixes
 
     files: list[Path] = []
     skipped: list[tuple[str, str]] = []
-    supported = ", ".join(SUPPORTED_SUFFIXES)
+    suffixes = supported_suffixes()
+    supported = ", ".join(suffixes)
     for root in paths:
         if not root.exists():
             skipped.append((str(root), MISSING))
             continue
         candidates = sorted(_walk(root)) if root.is_dir() else [root]
         for path in candidates:
-            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            if path.suffix.lower() not in suffixes:
                 kind = f"'{path.suffix}'" if path.suffix else "without an extension"
                 skipped.append(
                     (str(path), f"unsupported file type {kind} (supported: {supported})")
@@ -722,7 +723,9 @@ class CheckReport:
 # holds for the owner and releases when it exits, however it exits. In server mode, where
 # other hosts write too, the lock is a collection created atomically on the server, naming
 # its owner; a thread renews it while the sync runs (however long one embedding batch takes),
-# and a lock whose owner died on this host, or that went unrenewed for its time, is taken over.
+# and a lock whose owner died on this host, or that went unrenewed for its time, is taken over:
+# that very collection is removed (a compare-and-set on its id, so a newer lock is never
+# touched) and a new one created, which again only one process can do.
 LEASE_SECONDS = 90
 LOCK_FILE = "ingest.lock"
 LOCK_COLLECTION = "rag-ingest-lock"
@@ -740,6 +743,7 @@ class IngestLock:
         self.store = store
         self._stop = threading.Event()
         self._exit: contextlib.ExitStack | None = None
+        self._lock_id = ""
 
     def _busy(self, owner: str, seen: str = "") -> RagError:
         who = f" ({owner}{seen})" if owner else ""
@@ -771,27 +775,35 @@ class IngestLock:
         return {"owner": _owner(), "at": time.time(), "ttl": LEASE_SECONDS}
 
     def _take_lease(self) -> None:
-        for _ in range(2):
-            if self.store.create_lock(LOCK_COLLECTION, self._lease()):
+        for _ in range(3):
+            lock_id = self.store.create_lock(LOCK_COLLECTION, self._lease())
+            if lock_id is not None:
+                self._lock_id = lock_id
                 self._heartbeat = threading.Thread(target=self._renew, daemon=True)
                 self._heartbeat.start()
                 return
-            held = self.store.lock_info(LOCK_COLLECTION)
-            if held is not None and _lease_alive(held):
+            found = self.store.read_lock(LOCK_COLLECTION)
+            if found is None:
+                continue  # released meanwhile: try again
+            stale_id, held = found
+            if _lease_alive(held):
                 seen = f", last seen {time.time() - float(held.get('at', 0)):.0f}s ago"
                 raise self._busy(str(held.get("owner", "")), seen)
-            self.store.drop(LOCK_COLLECTION)  # its owner is gone: take it over
+            # Its owner is gone: remove that very lock (never a newer one), then create ours;
+            # of several processes doing this at once, the create lets exactly one win.
+            self.store.remove_lock(LOCK_COLLECTION, stale_id)
         raise self._busy("")
 
     def _renew(self) -> None:
         while not self._stop.wait(LEASE_SECONDS / 6):
             with contextlib.suppress(RagError):  # a server outage fails the sync itself
-                self.store.renew_lock(LOCK_COLLECTION, self._lease())
+                if not self.store.renew_lock(LOCK_COLLECTION, self._lock_id, self._lease()):
+                    return  # taken over (we were silent too long): the sync's writes decide
 
     def _release_lease(self) -> None:
         self._stop.set()
         with contextlib.suppress(RagError):
-            self.store.drop(LOCK_COLLECTION)
+            self.store.remove_lock(LOCK_COLLECTION, self._lock_id)
 
 
 def _lease_alive(lease: dict[str, Any]) -> bool:

@@ -20,20 +20,17 @@ from typing import Any
 
 from rag.dates import BYLINE_DATE, parse_date
 from rag.errors import LoadError
+from rag.protocols import loaders, register_loader
 from rag.types import Article
 
-__all__ = ["SUPPORTED_SUFFIXES", "Loaded", "load_file", "parse_date"]
-
-SUPPORTED_SUFFIXES: tuple[str, ...] = (
-    ".txt",
-    ".md",
-    ".markdown",
-    ".html",
-    ".htm",
-    ".json",
-    ".jsonl",
-    ".pdf",
-)
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "FunctionLoader",
+    "Loaded",
+    "load_file",
+    "parse_date",
+    "supported_suffixes",
+]
 
 
 @dataclass(frozen=True)
@@ -60,19 +57,34 @@ def load_file(path: Path) -> Loaded:
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    loader = _LOADERS.get(suffix)
-    if loader is None:
+    if suffix not in loaders:
         kind = repr(suffix) if suffix else "(no extension)"
         raise LoadError(
-            f"unsupported file type {kind} (supported: {', '.join(SUPPORTED_SUFFIXES)})"
+            f"unsupported file type {kind} (supported: {', '.join(supported_suffixes())})"
         )
+    loader = loaders.get(suffix)
     try:
         data = path.read_bytes()
     except OSError as e:
         raise LoadError(f"cannot read: {e.strerror or e}") from e
     if not data.strip():
         raise LoadError("empty file")
-    return loader(path, data)
+    return loader.load(path, data)
+
+
+def supported_suffixes() -> tuple[str, ...]:
+    """The file suffixes a loader is registered for (``rag.protocols.register_loader``)."""
+    return tuple(loaders.names())
+
+
+@dataclass(frozen=True)
+class FunctionLoader:
+    """A Loader made of a function ``(path, data) -> Loaded``."""
+
+    read: Callable[[Path, bytes], Loaded]
+
+    def load(self, path: Path, data: bytes) -> Loaded:
+        return self.read(path, data)
 
 
 # ---------------------------------------------------------------------------------------- bylines
@@ -450,13 +462,16 @@ def _single(article: Article) -> Loaded:
     return Loaded((("", article),))
 
 
-_LOADERS: dict[str, Callable[[Path, bytes], Loaded]] = {
-    ".txt": _load_txt,
-    ".md": _load_md,
-    ".markdown": _load_md,
-    ".html": _load_html,
-    ".htm": _load_html,
-    ".json": _load_json,
-    ".jsonl": _load_jsonl,
-    ".pdf": _load_pdf,
-}
+# The built-in loaders; a loader registered by the user for the same suffix wins.
+for _read, _suffixes in (
+    (_load_txt, (".txt",)),
+    (_load_md, (".md", ".markdown")),
+    (_load_html, (".html", ".htm")),
+    (_load_json, (".json",)),
+    (_load_jsonl, (".jsonl",)),
+    (_load_pdf, (".pdf",)),
+):
+    register_loader(*_suffixes, replace=False)(FunctionLoader(_read))
+
+# The suffixes registered when this module loaded; supported_suffixes() also sees later ones.
+SUPPORTED_SUFFIXES: tuple[str, ...] = supported_suffixes()

@@ -1,18 +1,24 @@
-"""The default pipeline: index, retriever and answerers built once per settings value."""
+"""The default pipeline: index, retriever and answerers built once per settings value.
+
+``Answerer`` is re-exported from :mod:`rag.protocols`, where the extension points live.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from .answering.extractive import AnswererConfig, ExtractiveAnswerer
 from .answering.question import Question, Vocabulary, analyze
-from .chat import History, condense, normalize_history, resolve_pronouns, unresolved_reference
+from .chat import History, normalize_history, resolve_pronouns, unresolved_reference
 from .config import Settings
-from .errors import ConfigError
+from .errors import IndexNotReadyError
 from .index import Index
+from .protocols import Answerer, Embedder, QueryRewriter, Reranker, rewriter_for
+from .protocols import answerers as answerer_registry
+from .protocols import rewriters as rewriter_registry
 from .retrieval import MAX_QUESTION_CHARS, Filters, Retriever, clean_question
 from .text import NO_MATCH, strip_filler, unclear_reference
 from .types import Answer, IngestReport, Passage, Trace
@@ -23,48 +29,76 @@ LEAD_DOCS = 3  # articles whose lead an entity question reads for full names
 NAME_ASKS = ("who", "whom", "whose", "which", "what person", "what individual")
 
 
-class Answerer(Protocol):
-    """One method: yield text pieces as they are produced, then the full Answer."""
-
-    name: str
-
-    def generate(
-        self,
-        question: str,
-        query: str,
-        passages: list[Passage],
-        analysis: Question | None = None,
-        main: int | None = None,
-    ) -> Iterator[str | Answer]: ...
-
-
 class Pipeline:
-    """Everything one process needs to ingest, retrieve and answer, built lazily."""
+    """Everything one process needs to ingest, retrieve and answer, built lazily.
 
-    def __init__(self, settings: Settings) -> None:
+    Every part can be injected (a stand-in in a test, your own answerer); what is not given
+    is built from ``settings`` on first use, answerers and query rewriters by the names
+    registered in :mod:`rag.protocols`::
+
+        Pipeline(settings, answerers={"extractive": my_answerer}, rewriter=RuleRewriter())
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        index: Index | None = None,
+        retriever: Retriever | None = None,
+        embedder: Embedder | None = None,
+        reranker: Reranker | None = None,
+        answerers: Mapping[str, Answerer] | None = None,
+        rewriter: QueryRewriter | None = None,
+    ) -> None:
         self.settings = settings
-        self.index = Index(settings)
-        self.retriever = Retriever(self.index)
-        self._answerers: dict[str, Any] = {}
+        self.index = index or Index(settings, embedder=embedder)  # type: ignore[arg-type]
+        self.retriever = retriever or Retriever(self.index)
+        self._embedder = embedder
+        self._reranker = reranker
+        self._answerers: dict[str, Answerer] = dict(answerers or {})
+        self._rewriter = rewriter
+        self._rewriters: dict[str, QueryRewriter] = {}
+
+    @property
+    def embedder(self) -> Any:
+        """The embedder the index uses, loaded on first use."""
+        return self._embedder or self.index.embedder
+
+    @property
+    def reranker(self) -> Any:
+        """The cross-encoder named by ``settings.rerank_model``, loaded on first use."""
+        if self._reranker is None:
+            from .models import get_reranker
+
+            self._reranker = get_reranker(self.settings.rerank_model)
+        return self._reranker
 
     def answerer(self, name: str | None = None) -> Answerer:
+        """The answerer registered as ``name`` (default: ``settings.answerer``), built once."""
         name = name or self.settings.answerer
         if name not in self._answerers:
-            if name == "extractive":
-                from .models import get_reranker
+            self._answerers[name] = answerer_registry.get(name)(self)
+        return self._answerers[name]
 
-                self._answerers[name] = ExtractiveAnswerer(
-                    self.index.embedder,
-                    get_reranker(self.settings.rerank_model),
-                    AnswererConfig(threshold=self.settings.answer_threshold),
-                )
-            elif name == "llm":
-                from .answering.llm import LLMAnswerer
+    def rewriter(self, answerer: str | None = None) -> QueryRewriter:
+        """The query rewriter for follow-ups to ``answerer`` (the injected one, if any)."""
+        if self._rewriter is not None:
+            return self._rewriter
+        name = rewriter_for(answerer or self.settings.answerer)
+        if name not in self._rewriters:
+            self._rewriters[name] = rewriter_registry.get(name)(self)
+        return self._rewriters[name]
 
-                self._answerers[name] = LLMAnswerer(self.settings, embedder=self.index.embedder)
-            else:
-                raise ConfigError(f"unknown answerer {name!r}: use 'extractive' or 'llm'")
-        return self._answerers[name]  # type: ignore[no-any-return]
+    def warm_up(self, question: str | None = None) -> None:
+        """Load what the first question needs (embedder, lexical index, answerer, reranker),
+        so that it is answered fast; with ``question``, also answer it once."""
+        self.embedder.encode(["warm up"])
+        with contextlib.suppress(IndexNotReadyError):  # nothing indexed yet: nothing to load
+            self.retriever.retrieve("warm up", 1)
+        self.answerer()
+        self.reranker.score("warm up", ["warm up"])
+        if question:
+            self.answer(question)
 
     def ingest(
         self, paths: Sequence[str | Path] | None = None, *, quiet: bool = True
@@ -80,11 +114,7 @@ class Pipeline:
         turns = normalize_history(history)
         if not turns:
             return question
-        chosen = self.answerer(answerer)
-        rewrite = getattr(chosen, "condense", None)
-        if rewrite is not None:
-            return str(rewrite(question, turns))
-        return condense(question, turns)
+        return self.rewriter(answerer).rewrite(question, turns)
 
     def stream(
         self,

@@ -335,40 +335,86 @@ class Store:
 
     # -- the server-mode ingest lock -----------------------------------------------------------
 
-    def create_lock(self, name: str, owner: dict[str, Any]) -> bool:
-        """Create collection ``name`` holding ``owner``; False when it already exists.
+    def create_lock(self, name: str, owner: dict[str, Any]) -> str | None:
+        """Create collection ``name`` holding ``owner``: its id, or None when it exists.
 
         Creating a collection is atomic on the server, so of several processes (or hosts)
         trying at once exactly one succeeds.
         """
 
-        def create() -> bool:
+        def create() -> str | None:
             try:
-                self.client.create_collection(name, metadata=owner, embedding_function=None)
+                col = self.client.create_collection(name, metadata=owner, embedding_function=None)
             except Exception as exc:
                 if "already exists" in str(exc).lower():
-                    return False
+                    return None
                 raise
-            return True
+            return str(col.id)
 
         return self._call(create)
 
-    def lock_info(self, name: str) -> dict[str, Any] | None:
-        def get() -> dict[str, Any] | None:
+    def read_lock(self, name: str) -> tuple[str, dict[str, Any]] | None:
+        """The lock's id and what its owner wrote, or None when nobody holds it."""
+
+        def get() -> tuple[str, dict[str, Any]] | None:
             try:
                 col = self.client.get_collection(name, embedding_function=None)
             except Exception as exc:
                 if "does not exist" in str(exc).lower():
                     return None
                 raise
-            return dict(col.metadata or {})
+            return str(col.id), dict(col.metadata or {})
 
         return self._call(get)
 
-    def renew_lock(self, name: str, owner: dict[str, Any]) -> None:
-        self._call(
-            lambda: self.client.get_collection(name, embedding_function=None).modify(metadata=owner)
-        )
+    def lock_info(self, name: str) -> dict[str, Any] | None:
+        held = self.read_lock(name)
+        return None if held is None else held[1]
+
+    def renew_lock(self, name: str, lock_id: str, owner: dict[str, Any]) -> bool:
+        """Write ``owner`` into lock ``lock_id`` again; False when it is no longer the lock."""
+
+        def renew() -> bool:
+            try:
+                col = self.client.get_collection(name, embedding_function=None)
+            except Exception as exc:
+                if "does not exist" in str(exc).lower():
+                    return False
+                raise
+            if str(col.id) != lock_id:
+                return False
+            col.modify(metadata=owner)
+            return True
+
+        return self._call(renew)
+
+    def remove_lock(self, name: str, lock_id: str) -> None:
+        """Remove lock ``name`` only while it is still the collection ``lock_id``.
+
+        A compare-and-set: the lock is first renamed by its id, which cannot touch a newer
+        lock of the same name that another process created meanwhile, then deleted under
+        its new, unique name. Of several processes removing the same stale lock, each
+        renames the old collection at most; none can remove the lock that replaced it.
+        """
+
+        def remove() -> None:
+            try:
+                col = self.client.get_collection(name, embedding_function=None)
+            except Exception as exc:
+                if "does not exist" in str(exc).lower():
+                    return
+                raise
+            if str(col.id) != lock_id:
+                return  # already replaced by another process's lock: not ours to remove
+            gone = f"{name}-removed-{uuid.uuid4().hex}"
+            try:
+                col.modify(name=gone)
+                self.client.delete_collection(gone)
+            except Exception as exc:  # renamed or deleted by another remover first
+                if "does not exist" not in str(exc).lower() and "not found" not in str(exc).lower():
+                    raise
+
+        self._call(remove)
 
     # -- state ------------------------------------------------------------------------------
 

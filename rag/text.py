@@ -16,11 +16,16 @@ if TYPE_CHECKING:
 
 # ------------------------------------------------------------------------------- markers
 # An answer cites with "[1]"; generated text may group them ("[2, 3]", "[2; 3]").
+# MARKER_TEXT is the one spelling of a marker; the patterns below (and the LLM answerer's)
+# are built from it.
+MARKER_TEXT = r"\[\d{1,3}\]"
 MARKER = re.compile(r"\[(\d{1,3})\]")
 MARKER_GROUP = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
-_MARKER_WITH_SPACE = re.compile(r"\s*\[\d{1,3}\]")
+_MARKER_WITH_SPACE = re.compile(r"\s*" + MARKER_TEXT)
 # What closes a sentence after its last word: the marker goes before these.
 CLOSERS = ".!?\"'”’)"
+# A line ending in one of these introduces what follows ("Key points:"): no heading.
+INTRODUCERS = ":;"
 
 
 def strip_markers(text: str) -> str:
@@ -87,7 +92,21 @@ def looks_like_heading(sentence: str) -> bool:
     return len(sentence) <= 100 and sentence.rstrip()[-1:] not in CLOSERS
 
 
+def heading_line(text: str, start: int, end: int) -> bool:
+    """``text[start:end]`` is a whole line that reads as a heading, for the chunker, which
+    keeps a heading with the text after it. Stricter than :func:`looks_like_heading`: a line
+    that introduces what follows (ends in ":" or ";") is kept with it anyway."""
+    whole_line = (start == 0 or text[start - 1] == "\n") and (end == len(text) or text[end] == "\n")
+    return whole_line and end - start <= 100 and text[end - 1] not in CLOSERS + INTRODUCERS
+
+
 # --------------------------------------------------------------------------------- names
+# Pronouns that stand for a person or thing named earlier ("this article" names its topic).
+PRONOUNS = frozenset(
+    ["he", "him", "his", "she", "her", "hers", "they", "them", "their", "it", "its"]
+)
+# The ones that stand for a person, replaced by the name when judging a follow-up.
+PERSONAL_PRONOUN = re.compile(r"\b(he|she|him|her|his|hers)\b", re.IGNORECASE)
 # Words that point back to something said before.
 ANAPHORA = frozenset(
     [

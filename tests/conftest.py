@@ -40,3 +40,31 @@ def seed_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     report = rag.ingest(settings=s)
     assert report.added, report
     return s
+
+
+# `make test-fast` runs the unit tests only: those that need no real model, index or server.
+# A test is an integration test when its module is one of these or it uses one of these
+# fixtures (each builds a real index or loads a real model).
+INTEGRATION_MODULES = frozenset(
+    [
+        "test_concurrency",
+        "test_crash",
+        "test_embed_onnx",
+        "test_faults",
+        "test_index",
+        "test_paths",
+        "test_server",
+        "test_ui_browser",
+    ]
+)
+INTEGRATION_FIXTURES = frozenset(
+    ["seed_settings", "multi_settings", "llm_settings", "small_report", "exported", "settings"]
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if module in INTEGRATION_MODULES or fixtures & INTEGRATION_FIXTURES:
+            item.add_marker(pytest.mark.integration)

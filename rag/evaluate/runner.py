@@ -238,7 +238,34 @@ def mode_scores(case: Case, passages: Sequence[Passage]) -> Metrics:
     return out
 
 
-def run_suite(
+@dataclass
+class Plan:
+    """What a suite run covers: the suite, its settings and index, the cases, comparisons."""
+
+    suite: Suite
+    settings: Settings
+    cases: tuple[Case, ...]
+    corpus: list[Path]
+    compare: tuple[str, ...]
+    modes: tuple[str, ...]
+    split: str | None = None
+    limit: int | None = None
+
+
+@dataclass
+class Run:
+    """One case as answered and retrieved, before any scoring."""
+
+    case: Case
+    answer: Answer
+    latency: float
+    # Retrieval mode -> the passages it found and the seconds it took.
+    modes: dict[str, tuple[list[Passage], float]] = field(default_factory=dict)
+    # The naive pipeline's passages, its answer and its seconds (when compared).
+    naive: tuple[list[Passage], str, float] | None = None
+
+
+def plan_suite(
     path: str | Path,
     *,
     settings: Settings | None = None,
@@ -247,20 +274,9 @@ def run_suite(
     compare: Sequence[str] | None = None,
     modes: Sequence[str] | None = None,
     index_dir: Path | None = None,
-    progress: bool = False,
     split: str | None = None,
-) -> Report:
-    """Run the suite at ``path`` and score every case.
-
-    ``compare`` and ``modes`` default to the suite file's own; ``index_dir`` defaults to
-    ``<RAG_INDEX_DIR>/evals/<suite name>``, synced (cheaply, when unchanged) on every run.
-    ``split`` picks the ``tune`` or ``test`` part of the suite's recorded split.
-
-    >>> report = run_suite("evals/seed.yaml", limit=5); report.aggregates["ours"]["recall"]
-    """
-    import rag
-
-    started = time.perf_counter()
+) -> Plan:
+    """Load the suite at ``path`` and decide what a run covers (see :func:`run_suite`)."""
     suite = load_suite(path)
     compare = tuple(suite.compare if compare is None else compare)
     modes = tuple(suite.modes if modes is None else modes)
@@ -276,16 +292,62 @@ def run_suite(
     cases = suite.part(split)
     cases = cases[:limit] if limit else cases
     corpus = list(suite.corpus) or [s.corpus_dir]
-    rag.ingest(corpus, settings=s)
+    return Plan(suite, s, cases, corpus, compare, modes, split, limit)
 
-    from ..models import get_reranker
+
+def run_cases(plan: Plan, *, progress: bool = False) -> list[Run]:
+    """Sync the suite's index, then answer every case (and retrieve with every compared
+    mode and pipeline), timing each; nothing is scored here."""
+    import rag
+
     from ..pipeline import get_pipeline
     from ..retrieval import Retriever
+
+    s = plan.settings
+    rag.ingest(plan.corpus, settings=s)
+    pipeline = get_pipeline(s)
+    embedder = pipeline.embedder
+    naive = None
+    if "naive" in plan.compare:
+        from .naive import NaivePipeline, load_articles
+
+        naive = NaivePipeline(load_articles(plan.corpus), embedder)
+    retrievers = {name: Retriever(pipeline.index, rerank=(name == "rerank")) for name in plan.modes}
+    runs: list[Run] = []
+    with progress_bar(progress, len(plan.cases), plan.suite.name) as tick:
+        for case in plan.cases:
+            # Latencies are measured without remembered embeddings: every case pays for
+            # its own, as the first question about an article does.
+            embedder.forget_recent()
+            t0 = time.perf_counter()
+            answer = rag.answer(case.question, list(case.history) or None, settings=s)
+            run = Run(case, answer, time.perf_counter() - t0)
+            for name, retriever in retrievers.items():
+                embedder.forget_recent()
+                t1 = time.perf_counter()
+                mode = "hybrid" if name == "rerank" else name
+                found = retriever.retrieve(answer.query, max(MODE_CUTOFFS), mode=mode)
+                run.modes[name] = (found, time.perf_counter() - t1)
+            if naive is not None:
+                embedder.forget_recent()
+                t1 = time.perf_counter()
+                # The naive pipeline has no follow-up handling: it searches the question as asked.
+                found = naive.retrieve(case.question, max(s.k, *MODE_CUTOFFS))
+                run.naive = (found, naive.answer(found), time.perf_counter() - t1)
+            runs.append(run)
+            tick()
+    return runs
+
+
+def score_runs(plan: Plan, runs: Sequence[Run]) -> list[CaseResult]:
+    """Score every run: our answer, each retrieval mode, the naive pipeline. The answerer's
+    own decision (probability, signals, parts) is read from ``Answer.trace``."""
+    from ..pipeline import get_pipeline
     from ..text import strip_markers
 
+    s = plan.settings
     pipeline = get_pipeline(s)
-    embedder = pipeline.index.embedder
-    reranker = get_reranker(s.rerank_model)
+    embedder, reranker = pipeline.embedder, pipeline.reranker
 
     def similarity(a: str, b: str) -> float:
         vecs = embedder.encode([strip_markers(a), b])
@@ -295,121 +357,139 @@ def run_suite(
         # ms-marco logits above 0 mean "relevant"; the quote is the passage, the claim the query.
         return bool(max(float(x) for x in reranker.score(sentence, quotes)) > 0.0)
 
-    naive = None
-    if "naive" in compare:
-        from .naive import NaivePipeline, load_articles
-
-        naive = NaivePipeline(load_articles(corpus), embedder)
-    retrievers = {name: Retriever(pipeline.index, rerank=(name == "rerank")) for name in modes}
-
     results: list[CaseResult] = []
-    ours: list[Metrics] = []
-    theirs: list[Metrics] = []
-    naive_latency: list[float] = []
-    naive_in_modes = naive is not None and bool(modes)
-    mode_rows: dict[str, list[Metrics]] = {
-        name: [] for name in [*modes, *(["naive"] if naive_in_modes else [])]
-    }
-    mode_latency: dict[str, list[float]] = {name: [] for name in mode_rows}
-    with progress_bar(progress, len(cases), suite.name) as tick:
-        for case in cases:
-            # Latencies are measured without remembered embeddings: every case pays for
-            # its own, as the first question about an article does.
-            embedder.forget_recent()
-            t0 = time.perf_counter()
-            answer = rag.answer(case.question, list(case.history) or None, settings=s)
-            latency = time.perf_counter() - t0
-            scores = score_answer(case, answer, similarity, judge)
-            scores["passed"] = float(passed(case, scores, answer.refused))
-            ours.append(scores)
-            result = CaseResult(
-                id=case.id,
-                question=case.question,
-                tags=list(case.tags),
-                answerable=case.answerable,
-                answer=answer.text,
-                refused=answer.refused,
-                query=answer.query,
-                latency=latency,
-                citations=[
-                    {"n": c.n, "quote": c.quote, "title": c.title, "url": c.url, "score": c.score}
-                    for c in answer.citations
-                ],
-                passages=[_passage_view(p) for p in answer.passages],
-                metrics=scores,
-                passed=bool(scores["passed"]),
-                reference=case.reference,
-                history=[list(t) for t in case.history],
-            )
-            trace = answer.trace
-            result.probability = trace.probability
-            result.signals = dict(trace.signals)
-            result.parts_supported = len(trace.parts) >= 2 and any(p.supported for p in trace.parts)
-            result.decision = trace.decision
-            for name, retriever in retrievers.items():
-                embedder.forget_recent()
-                t1 = time.perf_counter()
-                mode = "hybrid" if name == "rerank" else name
-                found = retriever.retrieve(answer.query, max(MODE_CUTOFFS), mode=mode)
-                mode_latency[name].append(time.perf_counter() - t1)
-                result.modes[name] = mode_scores(case, found)
-                mode_rows[name].append(result.modes[name])
-            if naive is not None:
-                embedder.forget_recent()
-                t1 = time.perf_counter()
-                # The naive pipeline has no follow-up handling: it searches the question as asked.
-                found = naive.retrieve(case.question, max(s.k, *MODE_CUTOFFS))
-                naive_latency.append(time.perf_counter() - t1)
-                if naive_in_modes:
-                    mode_latency["naive"].append(naive_latency[-1])
-                    result.modes["naive"] = mode_scores(case, found)
-                    mode_rows["naive"].append(result.modes["naive"])
-                theirs.append(_score_naive(case, found[: s.k], naive.answer(found), similarity))
-                result.naive = {
-                    "answer": naive.answer(found),
-                    "passages": [_passage_view(p) for p in found[: s.k]],
-                    "metrics": theirs[-1],
-                }
-            results.append(result)
-            tick()
+    for run in runs:
+        case, answer = run.case, run.answer
+        scores = score_answer(case, answer, similarity, judge)
+        scores["passed"] = float(passed(case, scores, answer.refused))
+        trace = answer.trace
+        result = CaseResult(
+            id=case.id,
+            question=case.question,
+            tags=list(case.tags),
+            answerable=case.answerable,
+            answer=answer.text,
+            refused=answer.refused,
+            query=answer.query,
+            latency=run.latency,
+            citations=[
+                {"n": c.n, "quote": c.quote, "title": c.title, "url": c.url, "score": c.score}
+                for c in answer.citations
+            ],
+            passages=[_passage_view(p) for p in answer.passages],
+            metrics=scores,
+            passed=bool(scores["passed"]),
+            reference=case.reference,
+            history=[list(t) for t in case.history],
+            probability=trace.probability,
+            signals=dict(trace.signals),
+            parts_supported=len(trace.parts) >= 2 and any(p.supported for p in trace.parts),
+            decision=trace.decision,
+        )
+        for name, (found, _) in run.modes.items():
+            result.modes[name] = mode_scores(case, found)
+        if run.naive is not None:
+            found, text, _ = run.naive
+            if plan.modes:
+                result.modes["naive"] = mode_scores(case, found)
+            result.naive = {
+                "answer": text,
+                "passages": [_passage_view(p) for p in found[: s.k]],
+                "metrics": _score_naive(case, found[: s.k], text, similarity),
+            }
+        results.append(result)
+    return results
 
+
+def compare_results(
+    plan: Plan, runs: Sequence[Run], results: Sequence[CaseResult], seconds: float
+) -> Report:
+    """Aggregate the scores per system and tag, the retrieval modes side by side, and the
+    refusal calibration, into a :class:`Report`."""
+    s, cases = plan.settings, list(plan.cases)
+    ours = [r.metrics for r in results]
     refused = [r.refused for r in results]
     latencies = [r.latency for r in results]
     aggregates = {"ours": aggregate(cases, ours, refused, latencies)}
     by_tag = {"ours": _by_tag(cases, ours, refused, latencies)}
-    if naive is not None:
+    if "naive" in plan.compare:
+        theirs = [r.naive["metrics"] for r in results]
+        naive_latency = [run.naive[2] for run in runs if run.naive is not None]
         never = [False] * len(cases)
         aggregates["naive"] = aggregate(cases, theirs, never, naive_latency)
         by_tag["naive"] = _by_tag(cases, theirs, never, naive_latency)
+    mode_names = [*plan.modes, *(["naive"] if "naive" in plan.compare and plan.modes else [])]
     mode_table: dict[str, Metrics] = {}
-    for name, rows in mode_rows.items():
+    for name in mode_names:
+        rows = [r.modes[name] for r in results]
+        if name == "naive":
+            took = [run.naive[2] for run in runs if run.naive is not None]
+        else:
+            took = [run.modes[name][1] for run in runs]
         agg: Metrics = {key: m.mean(r.get(key) for r in rows) for key in (rows[0] if rows else {})}
-        agg["latency_p50"] = m.percentile(mode_latency[name], 50)
-        agg["latency_p95"] = m.percentile(mode_latency[name], 95)
+        agg["latency_p50"] = m.percentile(took, 50)
+        agg["latency_p95"] = m.percentile(took, 95)
         mode_table[name] = agg
     return Report(
-        suite=suite.name,
-        path=str(suite.path),
+        suite=plan.suite.name,
+        path=str(plan.suite.path),
         settings={
             "k": s.k,
             "answerer": s.answerer,
             "embed_model": s.embed_model,
             "rerank": s.rerank,
             "answer_threshold": s.answer_threshold,
-            "split": split or "all",
+            "split": plan.split or "all",
             "index_dir": str(s.index_dir),
-            "limit": limit,
-            "compare": list(compare),
-            "modes": list(modes),
+            "limit": plan.limit,
+            "compare": list(plan.compare),
+            "modes": list(plan.modes),
         },
         started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        seconds=time.perf_counter() - started,
-        cases=results,
+        seconds=seconds,
+        cases=list(results),
         aggregates=aggregates,
         by_tag=by_tag,
         modes=mode_table,
         calibration=calibration(results) if s.answerer == "extractive" else {},
     )
+
+
+def run_suite(
+    path: str | Path,
+    *,
+    settings: Settings | None = None,
+    k: int | None = None,
+    limit: int | None = None,
+    compare: Sequence[str] | None = None,
+    modes: Sequence[str] | None = None,
+    index_dir: Path | None = None,
+    progress: bool = False,
+    split: str | None = None,
+) -> Report:
+    """Run the suite at ``path`` and score every case: :func:`plan_suite`, :func:`run_cases`,
+    :func:`score_runs`, :func:`compare_results` in turn.
+
+    ``compare`` and ``modes`` default to the suite file's own; ``index_dir`` defaults to
+    ``<RAG_INDEX_DIR>/evals/<suite name>``, synced (cheaply, when unchanged) on every run.
+    ``split`` picks the ``tune`` or ``test`` part of the suite's recorded split.
+
+    >>> report = run_suite("evals/seed.yaml", limit=5); report.aggregates["ours"]["recall"]
+    """
+    started = time.perf_counter()
+    plan = plan_suite(
+        path,
+        settings=settings,
+        k=k,
+        limit=limit,
+        compare=compare,
+        modes=modes,
+        index_dir=index_dir,
+        split=split,
+    )
+    runs = run_cases(plan, progress=progress)
+    results = score_runs(plan, runs)
+    return compare_results(plan, runs, results, time.perf_counter() - started)
 
 
 def _score_naive(

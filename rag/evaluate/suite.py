@@ -1,4 +1,5 @@
-"""Evaluation suites: YAML or JSONL files of cases, validated with errors that name case and field.
+"""Evaluation suites: YAML or JSONL files of cases, validated (a pydantic schema per case)
+with errors that name case and field.
 
 A YAML suite is a mapping with ``cases:`` (and optionally ``name``, ``corpus``, ``k``,
 ``compare``, ``modes``), or a bare list of cases; a JSONL suite holds one case per line.
@@ -14,6 +15,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ..errors import ConfigError
 
@@ -117,22 +129,20 @@ def _where(path: Path, index: int, case_id: str | None) -> str:
     return f"{path}: {label}"
 
 
-def _strings(value: Any, where: str, name: str) -> tuple[str, ...]:
+def _strings(value: Any, name: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise SuiteError(f"{where}: field {name!r} must be a list of non-empty strings")
+        raise ValueError(f"field {name!r} must be a list of non-empty strings")
     return tuple(v.strip() for v in value)
 
 
-def _groups(value: Any, where: str, name: str, split_bars: bool) -> tuple[Alternatives, ...]:
+def _groups(value: Any, name: str, split_bars: bool) -> tuple[Alternatives, ...]:
     """Requirements, each a string ("a|b" allowed when ``split_bars``) or a list of alternatives."""
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list):
-        raise SuiteError(
-            f"{where}: field {name!r} must be a list of strings or of lists of alternatives"
-        )
+        raise ValueError(f"field {name!r} must be a list of strings or of lists of alternatives")
     out: list[Alternatives] = []
     for item in value:
         if isinstance(item, str):
@@ -140,19 +150,17 @@ def _groups(value: Any, where: str, name: str, split_bars: bool) -> tuple[Altern
         elif isinstance(item, list) and item and all(isinstance(a, str) for a in item):
             alts = list(item)
         else:
-            raise SuiteError(
-                f"{where}: field {name!r} has {item!r}; use a string or a list of strings"
-            )
+            raise ValueError(f"field {name!r} has {item!r}; use a string or a list of strings")
         cleaned = tuple(a.strip() for a in alts if a.strip())
         if not cleaned:
-            raise SuiteError(f"{where}: field {name!r} has an empty entry")
+            raise ValueError(f"field {name!r} has an empty entry")
         out.append(cleaned)
     return tuple(out)
 
 
-def _history(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+def _history(value: Any) -> tuple[tuple[str, str], ...]:
     if not isinstance(value, list):
-        raise SuiteError(f"{where}: field 'history' must be a list of [question, answer] pairs")
+        raise ValueError("field 'history' must be a list of [question, answer] pairs")
     turns = []
     for n, turn in enumerate(value, 1):
         if not (
@@ -160,11 +168,147 @@ def _history(value: Any, where: str) -> tuple[tuple[str, str], ...]:
             and len(turn) == 2
             and all(isinstance(t, str) for t in turn)
         ):
-            raise SuiteError(
-                f"{where}: field 'history' turn {n} must be a [question, answer] pair of strings"
+            raise ValueError(
+                f"field 'history' turn {n} must be a [question, answer] pair of strings"
             )
         turns.append((turn[0], turn[1]))
     return tuple(turns)
+
+
+class CaseSchema(BaseModel):
+    """The schema of one case as written in a suite file; :meth:`case` gives the Case."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str | None = None
+    question: str
+    history: tuple[tuple[str, str], ...] = ()
+    reference: str = ""
+    must_contain: tuple[Alternatives, ...] = ()
+    sources: tuple[Alternatives, ...] = ()
+    facts: tuple[str, ...] = ()
+    answerable: StrictBool = True
+    tags: tuple[str, ...] = ()
+    yes_no: str = ""
+    partial: StrictBool = False
+    wrong: tuple[str, ...] = ()
+    as_of: str = ""
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id(cls, value: Any) -> str | None:
+        return None if value is None else str(value)
+
+    @field_validator("question", mode="before")
+    @classmethod
+    def _question(cls, value: Any) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("field 'question' is missing or empty")
+        return value.strip()
+
+    @field_validator("history", mode="before")
+    @classmethod
+    def _turns(cls, value: Any) -> tuple[tuple[str, str], ...]:
+        return _history(value)
+
+    @field_validator("reference", mode="before")
+    @classmethod
+    def _reference(cls, value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError("field 'reference' must be a string")
+        return value.strip()
+
+    @field_validator("must_contain", "sources", mode="before")
+    @classmethod
+    def _requirements(cls, value: Any, info: ValidationInfo) -> tuple[Alternatives, ...]:
+        return _groups(value, str(info.field_name), split_bars=True)
+
+    @field_validator("facts", "tags", "wrong", mode="before")
+    @classmethod
+    def _string_list(cls, value: Any, info: ValidationInfo) -> tuple[str, ...]:
+        return _strings(value, str(info.field_name))
+
+    @field_validator("yes_no", mode="before")
+    @classmethod
+    def _yes_no(cls, value: Any) -> str:
+        said = str(value or "").strip().lower()
+        if said and said not in YES_NO:
+            raise ValueError('field \'yes_no\' must be "yes" or "no"')
+        return said
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _as_of(cls, value: Any) -> str:
+        if value and _parse_day(value) is None:
+            raise ValueError("field 'as_of' must be a date (YYYY-MM-DD)")
+        return str(value or "")
+
+    @model_validator(mode="after")
+    def _scorable(self) -> CaseSchema:
+        if not self.answerable and (self.must_contain or self.sources):
+            name = "must_contain" if self.must_contain else "sources"
+            raise ValueError(
+                f"field {name!r} makes no sense with answerable: false "
+                f"(the expected behaviour is a refusal)"
+            )
+        if self.answerable and not (
+            self.must_contain or self.sources or self.reference or self.yes_no
+        ):
+            raise ValueError(
+                "field 'must_contain' is missing: an answerable case needs "
+                "must_contain, sources or reference to be scored"
+            )
+        return self
+
+    def case(self, index: int) -> Case:
+        fields = self.model_dump(exclude={"id"})
+        return Case(id=self.id or f"case-{index}", **fields)
+
+
+class SuiteSchema(BaseModel):
+    """The schema of a suite file's header (everything but its cases)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Any = None
+    corpus: Any = None
+    k: StrictInt | None = None
+    compare: Any = None
+    modes: Any = None
+    benchmark: Any = None
+    data: Any = None
+    articles: Any = None
+    queries: Any = None
+    split: Any = None
+
+    @field_validator("k")
+    @classmethod
+    def _positive(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError("field 'k' must be a positive integer")
+        return value
+
+
+# What pydantic's own checks (before ours run) mean, said as the suite's author needs it.
+_TYPE_MESSAGES = {
+    "answerable": "field 'answerable' must be true or false",
+    "partial": "field 'partial' must be true or false",
+    "question": "field 'question' is missing or empty",
+    "k": "field 'k' must be a positive integer",
+}
+
+
+def _explain(error: ValidationError, known: frozenset[str]) -> str:
+    """The first problem of a validation error, naming the field."""
+    problems = error.errors()
+    unknown = [p for p in problems if p["type"] == "extra_forbidden"]
+    if unknown:
+        return f"unknown field {unknown[0]['loc'][0]!r}; known fields: {', '.join(sorted(known))}"
+    first = problems[0]
+    name = str(first["loc"][0]) if first["loc"] else ""
+    if first["type"] == "value_error":
+        return str(first["ctx"]["error"])
+    return _TYPE_MESSAGES.get(name, f"field {name!r}: {first['msg']}")
 
 
 def parse_case(raw: Any, index: int, path: Path) -> Case:
@@ -172,58 +316,10 @@ def parse_case(raw: Any, index: int, path: Path) -> Case:
     if not isinstance(raw, Mapping):
         raise SuiteError(f"{_where(path, index, None)}: must be a mapping with a 'question'")
     case_id = str(raw["id"]) if raw.get("id") is not None else None
-    where = _where(path, index, case_id)
-    unknown = sorted(set(raw) - CASE_FIELDS)
-    if unknown:
-        raise SuiteError(
-            f"{where}: unknown field {unknown[0]!r}; known fields: {', '.join(sorted(CASE_FIELDS))}"
-        )
-    question = raw.get("question")
-    if not isinstance(question, str) or not question.strip():
-        raise SuiteError(f"{where}: field 'question' is missing or empty")
-    answerable = raw.get("answerable", True)
-    if not isinstance(answerable, bool):
-        raise SuiteError(f"{where}: field 'answerable' must be true or false")
-    partial = raw.get("partial", False)
-    if not isinstance(partial, bool):
-        raise SuiteError(f"{where}: field 'partial' must be true or false")
-    yes_no = str(raw.get("yes_no", "") or "").strip().lower()
-    if yes_no and yes_no not in YES_NO:
-        raise SuiteError(f'{where}: field \'yes_no\' must be "yes" or "no"')
-    as_of = raw.get("as_of", "")
-    if as_of and _parse_day(as_of) is None:
-        raise SuiteError(f"{where}: field 'as_of' must be a date (YYYY-MM-DD)")
-    reference = raw.get("reference", "")
-    if not isinstance(reference, str):
-        raise SuiteError(f"{where}: field 'reference' must be a string")
-    must = _groups(raw.get("must_contain", []), where, "must_contain", split_bars=True)
-    sources = _groups(raw.get("sources", []), where, "sources", split_bars=True)
-    if not answerable and (must or sources):
-        field_name = "must_contain" if must else "sources"
-        raise SuiteError(
-            f"{where}: field {field_name!r} makes no sense with answerable: false "
-            f"(the expected behaviour is a refusal)"
-        )
-    if answerable and not (must or sources or reference.strip() or yes_no):
-        raise SuiteError(
-            f"{where}: field 'must_contain' is missing: an answerable case needs "
-            f"must_contain, sources or reference to be scored"
-        )
-    return Case(
-        id=case_id or f"case-{index}",
-        question=question.strip(),
-        history=_history(raw.get("history", []), where),
-        reference=reference.strip(),
-        must_contain=must,
-        sources=sources,
-        facts=_strings(raw.get("facts", []), where, "facts"),
-        answerable=answerable,
-        tags=_strings(raw.get("tags", []), where, "tags"),
-        yes_no=yes_no,
-        partial=partial,
-        wrong=_strings(raw.get("wrong", []), where, "wrong"),
-        as_of=str(as_of or ""),
-    )
+    try:
+        return CaseSchema.model_validate(dict(raw)).case(index)
+    except ValidationError as exc:
+        raise SuiteError(f"{_where(path, index, case_id)}: {_explain(exc, CASE_FIELDS)}") from None
 
 
 def _parse_day(value: Any) -> Any:
@@ -272,15 +368,13 @@ def load_suite(path: str | Path) -> Suite:
     else:
         raise SuiteError(f"{path}: unsupported suite type {path.suffix!r}; use .yaml or .jsonl")
 
-    unknown = sorted(set(header) - SUITE_FIELDS)
-    if unknown:
-        raise SuiteError(
-            f"{path}: unknown suite field {unknown[0]!r}; known: {', '.join(sorted(SUITE_FIELDS))}"
-        )
-    name = str(header.get("name") or path.stem)
-    k = header.get("k")
-    if k is not None and (not isinstance(k, int) or k < 1):
-        raise SuiteError(f"{path}: field 'k' must be a positive integer")
+    try:
+        head = SuiteSchema.model_validate(header)
+    except ValidationError as exc:
+        problem = _explain(exc, SUITE_FIELDS).replace("unknown field", "unknown suite field", 1)
+        raise SuiteError(f"{path}: {problem.replace('known fields:', 'known:', 1)}") from None
+    name = str(head.name or path.stem)
+    k = head.k
     compare = _choices(header.get("compare", []), KNOWN_COMPARE, path, "compare")
     modes = _choices(header.get("modes", []), KNOWN_MODES, path, "modes")
 
