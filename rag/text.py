@@ -21,6 +21,7 @@ MARKER_GROUP = re.compile(r"\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
 _MARKER_WITH_SPACE = re.compile(r"\s*\[\d{1,3}\]")
 # What closes a sentence after its last word: the marker goes before these.
 CLOSERS = ".!?\"'”’)"
+_STOPS = ".!?…"
 
 
 def strip_markers(text: str) -> str:
@@ -29,9 +30,10 @@ def strip_markers(text: str) -> str:
 
 
 def with_marker(sentence: str, n: int) -> str:
-    """Put the marker before the closing punctuation: 'It flew 1,100 km [1].'"""
+    """Put the marker before the final stop, outside quotes and brackets: 'It flew 1,100 km [1].',
+    'It fired (5) [1].', 'He said “we go.” [1]' (never 'fired (5 [1])')."""
     end = len(sentence)
-    while end and sentence[end - 1] in CLOSERS:
+    while end and sentence[end - 1] in _STOPS:
         end -= 1
     if end == 0:
         return f"{sentence} [{n}]"
@@ -380,7 +382,8 @@ def refusal_text(passages: Sequence[Passage], missing: Sequence[str] = ()) -> st
             titles.append(label)
     text = NO_ANSWER
     if missing:
-        text = f"The articles don't mention {', '.join(missing)}, so I can't answer this from them."
+        named = ", ".join(f"“{m}”" for m in missing)
+        text = f"The articles don't mention {named}, so I can't answer this from them."
     if titles:
         listing = "; ".join(f"“{t}”" for t in titles[:3])
         text += f" The closest topics they do cover: {listing}."

@@ -1,4 +1,5 @@
-"""The web UI: its /answer API, per-session chats, uploads and escaping, against a real ui.py."""
+"""The web UI: its /answer API, per-session chats, uploads, rendering and escaping, against a
+real ``python ui.py`` (which starts rag.ui)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,9 @@ import rag
 from rag.config import Settings
 from rag.types import PartTrace
 
-# ui.py is a script at the repository root, not part of the installed package.
-sys.path.insert(0, str(REPO))
-import ui
+from rag import uploads
+from rag.ui import app as ui_app
+from rag.ui import render
 
 QUESTION = "Why was the launch's timing notable?"
 TIMING = "just weeks before a major political transition in the United States"
@@ -117,14 +118,16 @@ def client(server: Server) -> Any:
 
 def chat(session: Any, question: str, history: list[Any], **options: Any) -> list[dict[str, Any]]:
     """Ask through the chat endpoint the page uses; the updated chat messages."""
-    _, messages = session.predict(
+    messages, _ = session.predict(
         question,
         history,
+        [],
         options.get("k", 6),
         options.get("answerer", "extractive"),
         options.get("sources", []),
-        options.get("since"),
-        options.get("until"),
+        options.get("since") or "",
+        options.get("until") or "",
+        options.get("docs", []),
         api_name="/chat",
     )
     return list(messages)
@@ -229,7 +232,7 @@ def test_upload_names_cannot_leave_the_uploads_folder(tmp_path: Path, name: str)
     source = tmp_path / "article.txt"
     source.write_text("A title\nSome text.\n", encoding="utf-8")
     folder = tmp_path / "corpus" / "uploads"
-    saved = ui.save_upload(source, name, folder, max_mb=1)
+    saved = uploads.save_upload(source, name, folder, max_mb=1)
     assert saved.parent == folder.resolve()
     assert saved.name == "x.txt"
     assert not (tmp_path / "x.txt").exists()
@@ -246,22 +249,22 @@ def test_upload_names_cannot_leave_the_uploads_folder(tmp_path: Path, name: str)
     ],
 )
 def test_upload_names_are_made_safe(name: str, expected: str) -> None:
-    assert ui.safe_filename(name) == expected
+    assert uploads.safe_filename(name) == expected
 
 
 def test_uploads_over_the_size_limit_or_of_other_types_are_refused(tmp_path: Path) -> None:
     big = tmp_path / "big.txt"
     big.write_bytes(b"x" * (2 * 1024 * 1024))
     folder = tmp_path / "uploads"
-    with pytest.raises(ui.UploadError, match="1 MB limit"):
-        ui.save_upload(big, "big.txt", folder, max_mb=1)
-    with pytest.raises(ui.UploadError, match="unsupported file type"):
-        ui.save_upload(big, "tool.exe", folder, max_mb=5)
+    with pytest.raises(uploads.UploadError, match="1 MB limit"):
+        uploads.save_upload(big, "big.txt", folder, max_mb=1)
+    with pytest.raises(uploads.UploadError, match="unsupported file type"):
+        uploads.save_upload(big, "tool.exe", folder, max_mb=5)
     assert not folder.exists() or not any(folder.iterdir())
 
 
 def test_uploads_go_under_the_corpus_folder(settings: Settings) -> None:
-    assert ui.uploads_dir(settings) == settings.corpus_dir / "uploads"
+    assert uploads.uploads_dir(settings) == settings.corpus_dir / "uploads"
 
 
 # -- rendering ----------------------------------------------------------------------------------
@@ -300,18 +303,22 @@ def hostile_answer() -> rag.Answer:
 
 
 def test_article_html_and_links_are_shown_as_text() -> None:
-    page = ui.answer_html(hostile_answer(), turn=3)
+    page = render.answer_html(hostile_answer(), turn=3)
     assert "<script" not in page and "<img" not in page and "<b>" not in page
     assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in page
     assert "javascript:" not in page.replace("(javascript:window.__xss=1)", "")
     assert 'href="javascript' not in page
-    assert '<a class="marker" href="#src-3-1">[1]</a>' in page
-    assert '<div class="src-card" id="src-3-1">' in page
+    assert '<a class="marker" href="#src-3-1" title="' in page and ">[1]</a>" in page
+    assert '<li class="src-quote" id="src-3-1">' in page
+    assert 'class="copy-text"' in page  # the plain text Copy gives, escaped too
+    assert "<script" not in render.answer_plaintext(hostile_answer()).replace(
+        "<script>window.__xss=1</script>", ""
+    )
 
 
 def test_quote_is_highlighted_inside_its_passage() -> None:
     answer = hostile_answer()
-    html = ui.highlighted_passage(answer.citations[0], answer.passages[0])
+    html = render.highlighted_passage(answer.citations[0], answer.passages[0])
     before, rest = html.split('<mark class="quote">', 1)
     quoted, after = rest.split("</mark>", 1)
     assert before.startswith("Before [click]") and after == " After."
@@ -319,20 +326,20 @@ def test_quote_is_highlighted_inside_its_passage() -> None:
 
 
 def test_only_http_links_are_links() -> None:
-    assert ui.safe_url("https://example.com/a?b=1") == "https://example.com/a?b=1"
+    assert render.safe_url("https://example.com/a?b=1") == "https://example.com/a?b=1"
     for url in ("javascript:alert(1)", "data:text/html,x", "//example.com", "ftp://x", ""):
-        assert ui.safe_url(url) is None
+        assert render.safe_url(url) is None
 
 
 def test_refusals_look_different() -> None:
     refused = rag.Answer(text="The articles don't cover <this>.", refused=True)
-    page = ui.answer_html(refused, turn=1)
-    assert page.startswith('<div class="refusal">') and "&lt;this&gt;" in page
+    page = render.answer_html(refused, turn=1)
+    assert page.startswith('<div class="refusal" id="answer-1">') and "&lt;this&gt;" in page
     assert 'class="src-card"' not in page
 
 
 def test_errors_render_as_messages() -> None:
-    page = ui.error_html(rag.IndexNotReadyError("no articles <yet>: run `rag ingest`"))
+    page = render.error_html(rag.IndexNotReadyError("no articles <yet>: run `rag ingest`"))
     assert 'class="error-note"' in page and "&lt;yet&gt;" in page
 
 
@@ -341,25 +348,25 @@ def test_errors_render_as_messages() -> None:
 
 def test_listens_on_localhost_by_default() -> None:
     assert Settings.from_env().host == "127.0.0.1"
-    assert ui.bind_warning("127.0.0.1", "") is None
+    assert ui_app.bind_warning("127.0.0.1", "") is None
 
 
 def test_binding_elsewhere_without_auth_prints_a_warning(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     launched: list[Settings] = []
-    monkeypatch.setattr(ui, "build_app", lambda settings: object())
-    monkeypatch.setattr(ui, "warm_up", lambda settings: None)
-    monkeypatch.setattr(ui, "launch", lambda app, settings: launched.append(settings))
+    monkeypatch.setattr(ui_app, "build_app", lambda settings: object())
+    monkeypatch.setattr(ui_app, "warm_up", lambda settings: None)
+    monkeypatch.setattr(ui_app, "launch", lambda app, settings: launched.append(settings))
     settings = Settings.from_env(index_dir=tmp_path, host="0.0.0.0")
-    assert ui.main(settings) == 0
+    assert ui_app.main(settings) == 0
     assert "RAG_AUTH=user:password" in capsys.readouterr().err
     assert launched[0].host == "0.0.0.0"
 
-    assert ui.main(settings.replace(auth="ann:secret")) == 0
+    assert ui_app.main(settings.replace(auth="ann:secret")) == 0
     assert "warning" not in capsys.readouterr().err
-    assert ui.parse_auth("ann:secret") == ("ann", "secret")
-    assert ui.main(settings.replace(auth="no-colon")) == 2
+    assert ui_app.parse_auth("ann:secret") == ("ann", "secret")
+    assert ui_app.main(settings.replace(auth="no-colon")) == 2
 
 
 def test_why_shows_the_trace_escaped() -> None:
@@ -372,8 +379,8 @@ def test_why_shows_the_trace_escaped() -> None:
             PartTrace("y", ("Ledger",), -9.0, False),
         ),
     )
-    shown = ui.why_html(trace)
+    shown = render.why_html(trace)
     assert "0.61" in shown and "0.40" in shown and "partly answered" in shown
     assert "&lt;b&gt;Gazette&lt;/b&gt;: supported" in shown and "<b>" not in shown
     assert "Ledger: not covered" in shown
-    assert ui.why_html(rag.Trace()) == ""
+    assert render.why_html(rag.Trace()) == ""

@@ -1,0 +1,485 @@
+"""HTML for the web UI. Every string from an article or a user is escaped here, nowhere else.
+
+Messages render as HTML we build ourselves (never Markdown, so article text such as
+``[x](javascript:...)`` stays text); links are only ever plain http(s) URLs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import rag
+from rag.dates import parse_date
+from rag.text import MARKER
+
+CONTEXT_CHARS = 280  # passage text shown either side of a quote
+
+
+def esc(value: object) -> str:
+    """HTML-escape anything for use in text or a quoted attribute."""
+    return html.escape(str(value), quote=True)
+
+
+def safe_url(url: str) -> str | None:
+    """The URL if it is a plain http(s) link, else None (so `javascript:` never becomes a link)."""
+    url = (url or "").strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() in ("http", "https") and parts.netloc:
+        return url
+    return None
+
+
+def text_html(text: str) -> str:
+    """Escaped text with its line breaks kept."""
+    return esc(text).replace("\n", "<br>")
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """``1 article``, ``2 articles``, ``1,429 articles``."""
+    return f"{count:,} {noun if count == 1 else (many or noun + 's')}"
+
+
+def day(value: dt.date | str | None) -> str:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value or "")
+
+
+def long_day(value: dt.date) -> str:
+    """A date nobody can read two ways: ``6 Jan 2024``."""
+    return f"{value.day} {value:%b %Y}"
+
+
+# -- answers ------------------------------------------------------------------------------------
+
+
+def source_anchor(turn: int, n: int) -> str:
+    """The id of quote ``n`` of answer ``turn`` (inside its article's card); unique per chat."""
+    return f"src-{turn}-{n}"
+
+
+def answer_anchor(turn: int) -> str:
+    return f"answer-{turn}"
+
+
+def read_href(doc_id: str, spans: Sequence[tuple[int, int]], active: tuple[int, int]) -> str:
+    """A link the page's script turns into "open the article view": ``#read:doc:spans:active``."""
+    listed = ",".join(f"{a}-{b}" for a, b in spans)
+    return f"#read:{quote(doc_id, safe='')}:{listed}:{active[0]}-{active[1]}"
+
+
+def link_markers(text: str, turn: int, citations: Sequence[rag.Citation]) -> str:
+    """Escaped answer text whose markers [n] are links to quote n, with a preview in title."""
+    by_n = {c.n: c for c in citations}
+
+    def link(match: re.Match[str]) -> str:
+        c = by_n.get(int(match.group(1)))
+        if c is None:
+            return match.group(0)
+        preview = " · ".join(x for x in (c.title, c.source, day(c.published)) if x)
+        tip = f"{preview}\n“{c.quote}”"
+        return (
+            f'<a class="marker" href="#{source_anchor(turn, c.n)}" title="{esc(tip)}" '
+            f'aria-label="source {c.n}: {esc(c.title or "untitled article")}">[{c.n}]</a>'
+        )
+
+    return MARKER.sub(link, text_html(text))
+
+
+def _trim(text: str, keep: int, *, left: bool) -> str:
+    """At most ``keep`` characters of context, cut at a word boundary, with an ellipsis."""
+    if len(text) <= keep:
+        return text
+    cut = text[-keep:] if left else text[:keep]
+    if left:
+        space = cut.find(" ")
+        return "…" + (cut[space + 1 :] if 0 <= space < 40 else cut)
+    space = cut.rfind(" ")
+    return (cut[:space] if space > keep - 40 else cut) + "…"
+
+
+def highlighted_passage(citation: rag.Citation, passage: rag.Passage | None) -> str:
+    """The quote shown inside its passage, highlighted; just the quote if offsets disagree."""
+    mark = f'<mark class="quote">{text_html(citation.quote)}</mark>'
+    if passage is None:
+        return mark
+    # Citation offsets are article offsets; the passage starts at passage.start in the article.
+    a, b = citation.start - passage.start, citation.end - passage.start
+    if not (0 <= a < b <= len(passage.text)) or passage.text[a:b] != citation.quote:
+        a = passage.text.find(citation.quote)
+        if a < 0 or not citation.quote:
+            return mark
+        b = a + len(citation.quote)
+    before = _trim(passage.text[:a], CONTEXT_CHARS, left=True)
+    after = _trim(passage.text[b:], CONTEXT_CHARS, left=False)
+    return f"{text_html(before)}{mark}{text_html(after)}"
+
+
+def relevance_bar(score: float) -> str:
+    """The citation's score (0-1) as a small bar; the number is in its tooltip."""
+    value = min(max(float(score), 0.0), 1.0)
+    tip = f"relevance {value:.2f} (how strongly the quote answers the question, 0-1)"
+    return (
+        f'<span class="relevance" title="{esc(tip)}" role="img" aria-label="{esc(tip)}">'
+        f'<span class="relevance-fill" style="width: {value * 100:.0f}%"></span></span>'
+    )
+
+
+def group_by_article(citations: Sequence[rag.Citation]) -> list[list[rag.Citation]]:
+    """Citations grouped by article, articles in the order of their first marker."""
+    groups: dict[str, list[rag.Citation]] = {}
+    for c in sorted(citations, key=lambda c: c.n):
+        groups.setdefault(c.doc_id, []).append(c)
+    return list(groups.values())
+
+
+def source_card(
+    quotes: Sequence[rag.Citation], passages: Sequence[rag.Passage], turn: int, k: int
+) -> str:
+    """One article: title, outlet, date, links, and each of its quotes inside its passage."""
+    first = quotes[0]
+    meta = " · ".join(esc(x) for x in (first.source, day(first.published)) if x)
+    url = safe_url(first.url)
+    spans = [(c.start, c.end) for c in quotes]
+    links = [f'<a class="read-article" href="{esc(read_href(first.doc_id, spans, spans[0]))}">'
+             "read the article here</a>"]
+    if url:
+        links.append(
+            f'<a href="{esc(url)}" target="_blank" rel="noopener noreferrer">open original</a>'
+        )
+    numbers = "".join(f"[{c.n}]" for c in quotes)
+    items = []
+    seen: set[str] = set()
+    for c in quotes:
+        passage = rag.find_passage(c, passages)
+        body = highlighted_passage(c, passage)
+        # Two quotes of one passage show it once each, but never the identical text twice.
+        shown = body if body not in seen else f'<mark class="quote">{text_html(c.quote)}</mark>'
+        seen.add(body)
+        items.append(
+            f'<li class="src-quote" id="{source_anchor(turn, c.n)}">'
+            f'<span class="quote-head"><span class="quote-n">[{c.n}]</span>'
+            f"{relevance_bar(c.score)}"
+            f'<a class="in-article" href="{esc(read_href(c.doc_id, spans, (c.start, c.end)))}">'
+            "show in article</a></span>"
+            f'<blockquote class="src-passage">{shown}</blockquote></li>'
+        )
+    title = esc(first.title or "Untitled article")
+    return (
+        f'<div class="src-card" id="card-{turn}-{k}">'
+        f'<div class="src-title">{numbers} {title}</div>'
+        f'<div class="src-meta">{meta}{" · " if meta else ""}{" · ".join(links)}</div>'
+        f'<ol class="src-quotes">{"".join(items)}</ol>'
+        f'<a class="back" href="#{answer_anchor(turn)}">↑ back to answer</a>'
+        f"</div>"
+    )
+
+
+def sources_html(answer: rag.Answer, turn: int) -> str:
+    """One card per cited article, in marker order, under a collapsible heading."""
+    if not answer.citations:
+        return ""
+    groups = group_by_article(answer.citations)
+    cards = "".join(
+        source_card(g, answer.passages, turn, k) for k, g in enumerate(groups, start=1)
+    )
+    label = plural(len(groups), "source")
+    return f'<details class="sources" open><summary>{label}</summary>{cards}</details>'
+
+
+def why_html(trace: rag.Trace) -> str:
+    """The decision as the answer's trace recorded it: probability, threshold, parts."""
+    if trace.probability is None and not trace.decision:
+        return ""
+    lines = [esc(trace.decision)]
+    if trace.probability is not None and trace.threshold is not None:
+        lines.append(
+            f"supported with probability {trace.probability:.2f} "
+            f"(answers need {trace.threshold:.2f})"
+        )
+    for part in trace.parts:
+        state = "supported" if part.supported else "not covered"
+        lines.append(f"{esc(', '.join(part.sources))}: {state}")
+    items = "".join(f"<li>{line}</li>" for line in lines)
+    return f'<details class="why"><summary>Why</summary><ul>{items}</ul></details>'
+
+
+def answer_plaintext(answer: rag.Answer) -> str:
+    """What Copy gives: the answer's text, then a numbered list of its sources."""
+    lines = [answer.text.strip()]
+    if answer.citations:
+        lines += ["", "Sources:"]
+    for c in sorted(answer.citations, key=lambda c: c.n):
+        meta = ", ".join(x for x in (c.source, day(c.published)) if x)
+        lines.append(f"[{c.n}] {c.title or 'Untitled article'}" + (f" ({meta})" if meta else ""))
+        if safe_url(c.url):
+            lines.append(f"    {c.url}")
+        lines.append(f"    “{' '.join(c.quote.split())}”")
+    return "\n".join(lines)
+
+
+def copy_block(text: str) -> str:
+    """The plain text the page's Copy button puts on the clipboard (hidden from view)."""
+    return f'<div class="copy-text">{esc(text)}</div>'
+
+
+def answer_html(answer: rag.Answer, turn: int) -> str:
+    """A finished answer: linked markers and its sources, or a distinct refusal notice."""
+    copy = copy_block(answer_plaintext(answer))
+    if answer.refused:
+        return (
+            f'<div class="refusal" id="{answer_anchor(turn)}"><span class="refusal-title">'
+            f"Not answered from these articles</span>{text_html(answer.text)}</div>"
+            f"{why_html(answer.trace)}{copy}"
+        )
+    body = (
+        f'<div class="answer-text" id="{answer_anchor(turn)}">'
+        f"{link_markers(answer.text, turn, answer.citations)}</div>"
+    )
+    return body + sources_html(answer, turn) + why_html(answer.trace) + copy
+
+
+def pending_html(text: str, stage: str = "") -> str:
+    """An answer still in the works: the stage it is at, then the text streamed so far."""
+    status = f'<div class="stage" role="status">{esc(stage)}</div>' if stage else ""
+    body = f'<div class="answer-text pending">{text_html(text)}</div>' if text else ""
+    return (status + body) or '<div class="stage" role="status">Working…</div>'
+
+
+def stopped_html(text: str) -> str:
+    shown = f'<div class="answer-text pending">{text_html(text)}</div>' if text else ""
+    return f'{shown}<div class="stopped">Stopped. Ask again or press Regenerate.</div>'
+
+
+def error_html(exc: BaseException) -> str:
+    """An error as a chat message; rag's own errors already say what to do."""
+    if isinstance(exc, rag.RagError):
+        title, detail = "Could not answer", str(exc)
+    else:
+        title, detail = "Something went wrong", f"{type(exc).__name__}: {exc}"
+    return f'<div class="error-note"><span class="error-title">{title}</span>{esc(detail)}</div>'
+
+
+def user_html(question: str) -> str:
+    """The user's own message, escaped like everything else."""
+    return text_html(question)
+
+
+# -- status, filters ----------------------------------------------------------------------------
+
+
+def ago(moment: dt.datetime, now: dt.datetime | None = None) -> str:
+    """``just now``, ``5 min ago``, ``3 h ago``, ``2 days ago``."""
+    now = now or dt.datetime.now(dt.UTC)
+    seconds = max(0, int((now - moment).total_seconds()))
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    if seconds < 86400:
+        return f"{seconds // 3600} h ago"
+    return plural(seconds // 86400, "day") + " ago"
+
+
+def status_html(stats: dict[str, Any] | None, error: str = "") -> str:
+    """Articles, passages and last sync, in one line (the exact time on hover)."""
+    if error:
+        return f'<p class="status">Index unavailable: {esc(error)}</p>'
+    if not stats or not stats.get("articles"):
+        return '<p class="status">No articles indexed yet: add some below, or run `rag ingest`.</p>'
+    raw = str(stats.get("last_sync") or "")
+    synced = "never"
+    try:
+        moment = dt.datetime.fromisoformat(raw)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        exact = moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+        synced = f'<time datetime="{esc(raw)}" title="{esc(exact)}">{ago(moment)}</time>'
+    except ValueError:
+        pass
+    return (
+        f'<p class="status"><b>{plural(int(stats["articles"]), "article")}</b> · '
+        f'<b>{plural(int(stats.get("chunks", 0)), "passage")}</b> · last sync {synced}</p>'
+    )
+
+
+def parse_day(value: str | None, label: str) -> tuple[str, str]:
+    """(YYYY-MM-DD or "", error or "") for a date typed into a filter box."""
+    text = (value or "").strip()
+    if not text:
+        return "", ""
+    parsed = parse_date(text)
+    if parsed is None:
+        return "", (
+            f"{label}: “{text}” is not a date. Use 2024-06-01, 01/06/2024 (day first) or 1 June 2024."
+        )
+    return parsed.isoformat(), ""
+
+
+def filter_chips(filters: dict[str, Any] | None, titles: dict[str, str] | None = None) -> str:
+    """The filters in force, as chips next to the question box (empty when none)."""
+    if not filters:
+        return ""
+    chips: list[str] = []
+    for name in filters.get("source") or ():
+        chips.append(f"outlet: {esc(name)}")
+    if filters.get("since"):
+        chips.append(f"from {esc(long_day(dt.date.fromisoformat(filters['since'])))}")
+    if filters.get("until"):
+        chips.append(f"until {esc(long_day(dt.date.fromisoformat(filters['until'])))}")
+    docs = filters.get("doc_id") or ()
+    if docs:
+        names = [titles.get(d, d) for d in docs] if titles else list(docs)
+        tip = "; ".join(names)
+        chips.append(f'<span title="{esc(tip)}">only {plural(len(docs), "article")}</span>')
+    items = "".join(f'<span class="chip">{c}</span>' for c in chips)
+    return f'<div class="chips" aria-label="active filters">Filters: {items}</div>'
+
+
+def date_help(newest: dt.date | None) -> str:
+    if newest is None:
+        return ""
+    return f"Newest article: {long_day(newest)} ({newest.isoformat()})."
+
+
+# -- uploads ------------------------------------------------------------------------------------
+
+
+def _relative(path: str, folder: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(folder.resolve()))
+    except ValueError:
+        return Path(path).name
+
+
+def ingest_report_html(
+    report: rag.IngestReport | None,
+    rejected: Sequence[tuple[str, str]],
+    folder: Path,
+    renamed: Sequence[tuple[str, str]] = (),
+    duplicates: Sequence[tuple[str, str]] = (),
+    error: str = "",
+) -> str:
+    """What one upload did (counted over the uploaded files only), with every file left out."""
+    parts: list[str] = []
+    if error:
+        parts.append(f'<p class="error-note">Indexing failed: {esc(error)}</p>')
+    if report is not None:
+        counts = [f"{plural(len(report.added), 'article')} added"]
+        if report.updated:
+            counts.append(f"{len(report.updated)} updated")
+        parts.append(f"<p>{', '.join(counts)}.</p>")
+    if duplicates:
+        items = "".join(
+            f"<li><code>{esc(name)}</code>: already in the library as “{esc(title)}”; "
+            "nothing new was added</li>"
+            for name, title in duplicates
+        )
+        parts.append(f'<ul class="duplicates">{items}</ul>')
+    if renamed:
+        items = "".join(
+            f"<li><code>{esc(a)}</code> saved as <code>{esc(b)}</code>: an upload of that "
+            f"name already holds another file</li>"
+            for a, b in renamed
+        )
+        parts.append(f'<ul class="renamed">{items}</ul>')
+    skipped = list(rejected)
+    if report is not None:
+        skipped += [(_relative(path, folder), reason) for path, reason in report.skipped]
+    if skipped:
+        items = "".join(f"<li><code>{esc(p)}</code>: {esc(r)}</li>" for p, r in skipped)
+        parts.append(f'<p>Not added (the file was not kept):</p><ul class="skipped">{items}</ul>')
+    return "".join(parts)
+
+
+# -- library and article view -------------------------------------------------------------------
+
+
+def library_html(page: rag.ArticlePage, selected: Sequence[str] = ()) -> str:
+    """The page of articles as a table with a checkbox per row (all text escaped)."""
+    if not page.items:
+        return '<p class="library-empty">No articles match.</p>'
+    picked = set(selected)
+    rows = []
+    for a in page.items:
+        check = " checked" if a.doc_id in picked else ""
+        origin = ", ".join(a.origins) or "—"
+        title = esc(a.title or "Untitled article")
+        rows.append(
+            f'<tr data-doc="{esc(a.doc_id)}">'
+            f'<td><input type="checkbox" class="pick" value="{esc(a.doc_id)}"{check} '
+            f'aria-label="select {title}"></td>'
+            f'<td class="lib-title"><a class="read-article" '
+            f'href="{esc(read_href(a.doc_id, [], (0, 0)))}">{title}</a></td>'
+            f"<td>{esc(a.source)}</td><td>{esc(day(a.published))}</td>"
+            f'<td class="num">{a.passages}</td><td class="origin">{esc(origin)}</td></tr>'
+        )
+    first = (page.page - 1) * page.page_size + 1
+    last = first + len(page.items) - 1
+    caption = (
+        f"{first:,}–{last:,} of {plural(page.total, 'article')} · page {page.page} of {page.pages}"
+    )
+    return (
+        f'<table class="library"><caption>{caption}</caption><thead><tr>'
+        '<th scope="col"><span class="sr-only">select</span></th><th scope="col">Title</th>'
+        '<th scope="col">Outlet</th><th scope="col">Date</th><th scope="col">Passages</th>'
+        '<th scope="col">Origin</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def deletion_html(results: Sequence[rag.Deletion]) -> str:
+    items = []
+    for d in results:
+        line = f"Deleted “{esc(d.title or d.doc_id)}”."
+        if d.removed_files:
+            line += f" Its upload {esc(', '.join(d.removed_files))} was deleted too."
+        if d.kept_files:
+            line += (
+                f" The file {esc(', '.join(d.kept_files))} is still there, so the next sync "
+                "of its folder (`rag ingest`) brings it back; delete or move the file to keep "
+                "it out."
+            )
+        items.append(f"<li>{line}</li>")
+    return f'<ul class="deleted">{"".join(items)}</ul>'
+
+
+def article_html(article: rag.Article, spans: Sequence[tuple[int, int]], active: int) -> str:
+    """The whole article with every cited span highlighted; span ``active`` is the one to show."""
+    text = article.text
+    good = sorted(
+        {(a, b) for a, b in spans if 0 <= a < b <= len(text)}, key=lambda s: (s[0], -s[1])
+    )
+    wanted = spans[active] if 0 <= active < len(spans) else None
+    out: list[str] = []
+    pos = 0
+    for a, b in good:
+        if a < pos:
+            continue  # overlaps the one before: shown inside it
+        cls = "cited active" if (a, b) == wanted else "cited"
+        out.append(text_html(text[pos:a]))
+        out.append(f'<mark class="{cls}">{text_html(text[a:b])}</mark>')
+        pos = b
+    out.append(text_html(text[pos:]))
+    meta = " · ".join(esc(x) for x in (article.source, day(article.published), article.author) if x)
+    url = safe_url(article.url)
+    link = (
+        f' · <a href="{esc(url)}" target="_blank" rel="noopener noreferrer">open original</a>'
+        if url
+        else ""
+    )
+    count = f" · {plural(len(good), 'cited quote')} highlighted" if good else ""
+    return (
+        f'<article class="article-view"><h3>{esc(article.title or "Untitled article")}</h3>'
+        f'<p class="src-meta">{meta}{link}{count}</p>'
+        f'<div class="article-body">{"".join(out)}</div></article>'
+    )
