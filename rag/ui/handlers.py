@@ -72,9 +72,17 @@ def build_filters(
     return filters or None
 
 
+def content_of(message: Message) -> str:
+    """A chat message's HTML, whichever shape Gradio hands it back in (a string or parts)."""
+    value: Any = message.get("content", "")
+    if isinstance(value, list):
+        return "".join(str(p.get("text", "")) for p in value if isinstance(p, dict))
+    return str(value)
+
+
 def question_of(message: Message) -> str:
     """The question a user message shows (it is stored as escaped HTML)."""
-    return html.unescape(str(message.get("content", "")).replace("<br>", "\n"))
+    return html.unescape(content_of(message).replace("<br>", "\n"))
 
 
 def _chat_title(chat: list[Message]) -> str:
@@ -260,7 +268,7 @@ class Handlers:
     def stopped(chat: list[Message]) -> list[Message]:
         """After Stop: the unfinished answer says it was stopped."""
         chat = list(chat or [])
-        last = str(chat[-1].get("content", "")) if chat else ""
+        last = content_of(chat[-1]) if chat else ""
         if chat and chat[-1].get("role") == "assistant" and (
             'class="stage"' in last or "answer-text pending" in last
         ):
