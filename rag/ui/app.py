@@ -125,24 +125,22 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                                 autofocus=True,
                                 max_lines=4,
                             )
-                            send = gr.Button("Ask", variant="primary", elem_id="send", min_width=80)
-                            stop = gr.Button("Stop", elem_id="stop", min_width=80, variant="stop")
+                            send = gr.Button("Ask", variant="primary", elem_id="send", min_width=70)
                         gr.HTML('<div id="q-counter" aria-live="polite"></div>')
-                        with gr.Row():
-                            regenerate = gr.Button("↻ Regenerate", size="sm", elem_id="regenerate")
-                            edit = gr.Button("✎ Edit last question", size="sm", elem_id="edit")
-                            new = gr.Button("New chat", size="sm", elem_id="new-chat")
+                        with gr.Row(elem_id="actions"):
+                            stop = gr.Button("■ Stop", size="sm", elem_id="stop", min_width=0)
+                            regenerate = gr.Button(
+                                "↻ Regenerate", size="sm", elem_id="regenerate", min_width=0
+                            )
+                            edit = gr.Button("✎ Edit last", size="sm", elem_id="edit", min_width=0)
+                            new = gr.Button("New chat", size="sm", elem_id="new-chat", min_width=0)
                         with gr.Row(elem_id="examples"):
                             example_buttons = [
-                                gr.Button(text, size="sm", elem_classes="example")
+                                gr.Button(text, size="sm", elem_classes="example", min_width=0)
                                 for text in EXAMPLES
                             ]
                     with gr.Column(scale=2):
                         status = gr.HTML(elem_id="index-status")
-                        past = gr.Dropdown(
-                            choices=[], label="Past chats (kept in this browser)",
-                            elem_id="past-chats", interactive=True,
-                        )
                         with gr.Accordion("Settings", open=False, elem_id="settings"):
                             k = gr.Slider(1, 20, value=settings.k, step=1,
                                           label="Passages to retrieve")
@@ -169,12 +167,16 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                             files = gr.File(
                                 file_count="multiple",
                                 file_types=list(SUPPORTED_SUFFIXES),
-                                label=f"Articles ({', '.join(SUPPORTED_SUFFIXES)}; "
-                                f"up to {settings.upload_max_mb:g} MB each)",
+                                label=f"Files up to {settings.upload_max_mb:g} MB: "
+                                + " ".join(SUPPORTED_SUFFIXES),
                                 elem_id="upload",
                                 height=150,
                             )
                             upload_report = gr.HTML(elem_id="upload-report")
+                        past = gr.Dropdown(
+                            choices=[], label="Past chats (kept in this browser)",
+                            elem_id="past-chats", interactive=True,
+                        )
             with gr.Tab("Library", id="library", elem_id="library-tab"):
                 with gr.Row():
                     lib_query = gr.Textbox(
@@ -215,15 +217,16 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
             answering.then(*save, **private)
             return answering
 
+        # The box is emptied in the page at the moment of sending (a server round trip would
+        # erase what is typed meanwhile), and refilled if the question is not accepted.
         accepted = gr.on(
-            [question.submit, send.click], h.accept, [question, *filter_inputs],
-            [question, pending], **fast,
+            [question.submit, send.click], h.accept, [question, *filter_inputs], pending,
+            js="(q, ...rest) => [ragSending(q), ...rest]", **private,  # queued: errors show
         )
+        accepted.failure(None, None, None, js="() => ragRefill()", **private)
         runs = [ask_chain(accepted)]
         for button, text in zip(example_buttons, EXAMPLES, strict=True):
-            runs.append(
-                ask_chain(button.click(lambda t=text: ("", t), None, [question, pending], **fast))
-            )
+            runs.append(ask_chain(button.click(lambda t=text: t, None, pending, **fast)))
         regen = regenerate.click(h.pop_last, [chat, turns], [pending, chat, turns], **fast)
         runs.append(ask_chain(regen))
         stop.click(h.stopped, chat, chat, cancels=runs, **fast).then(*save, **private)

@@ -118,7 +118,7 @@ class Handlers:
         until: str | None,
         docs: list[str] | None,
         request: gr.Request,
-    ) -> tuple[str, str]:
+    ) -> str:
         """Check a question before it is sent: on any problem the text stays in the box."""
         question = (question or "").strip()
         if not question:
@@ -132,7 +132,7 @@ class Handlers:
         with self._busy_lock:
             if getattr(request, "session_hash", None) in self._busy:
                 raise gr.Error("An answer is still coming: wait for it or press Stop.")
-        return "", question
+        return question
 
     def options(
         self,

@@ -171,6 +171,25 @@
     }
   }, true);
 
+  // Sending empties the box at once, so nothing typed after Enter is ever erased; a
+  // question that is not accepted comes back (unless something new was typed meanwhile).
+  const setBox = (text) => {
+    const q = box();
+    if (!q) return;
+    q.value = text;
+    q.dispatchEvent(new Event("input", { bubbles: true }));
+  };
+  window.ragSending = (text) => {
+    window.__ragSent = text;
+    if ((text || "").trim() && text.length <= LIMIT) setBox("");
+    return text;
+  };
+  window.ragRefill = () => {
+    const q = box();
+    if (q && !q.value && window.__ragSent) setBox(window.__ragSent);
+    return [];
+  };
+
   // The library's checked rows, for "Ask only these" and "Delete".
   window.ragPicked = () =>
     [...document.querySelectorAll("#library-table input.pick:checked")].map((i) => i.value).join(",");
