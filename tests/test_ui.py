@@ -118,16 +118,14 @@ def client(server: Server) -> Any:
 
 def chat(session: Any, question: str, history: list[Any], **options: Any) -> list[dict[str, Any]]:
     """Ask through the chat endpoint the page uses; the updated chat messages."""
-    messages, _ = session.predict(
+    messages = session.predict(
         question,
         history,
-        [],
         options.get("k", 6),
         options.get("answerer", "extractive"),
         options.get("sources", []),
         options.get("since") or "",
         options.get("until") or "",
-        options.get("docs", []),
         api_name="/chat",
     )
     return list(messages)
@@ -309,7 +307,7 @@ def test_article_html_and_links_are_shown_as_text() -> None:
     assert "javascript:" not in page.replace("(javascript:window.__xss=1)", "")
     assert 'href="javascript' not in page
     assert '<a class="marker" href="#src-3-1" title="' in page and ">[1]</a>" in page
-    assert '<li class="src-quote" id="src-3-1">' in page
+    assert '<span class="quote-head" id="src-3-1">' in page
     assert 'class="copy-text"' in page  # the plain text Copy gives, escaped too
     assert "<script" not in render.answer_plaintext(hostile_answer()).replace(
         "<script>window.__xss=1</script>", ""
@@ -384,3 +382,106 @@ def test_why_shows_the_trace_escaped() -> None:
     assert "&lt;b&gt;Gazette&lt;/b&gt;: supported" in shown and "<b>" not in shown
     assert "Ledger: not covered" in shown
     assert render.why_html(rag.Trace()) == ""
+
+
+# -- what the numbered UI problems became --------------------------------------------------------
+
+
+def two_quotes_of_one_article() -> rag.Answer:
+    base = hostile_answer()
+    c1, p = base.citations[0], base.passages[0]
+    c2 = rag.Citation(
+        n=2, doc_id="d1", title=c1.title, source=c1.source, published=c1.published,
+        url="https://example.com/a", quote="Before", start=100, end=106, score=0.2,
+        chunk_id="d1:0",
+    )
+    return rag.Answer(text=f"{c1.quote} [1] Before [2].", citations=(c1, c2), passages=(p,))
+
+
+def test_one_card_per_article_with_each_quote_reachable() -> None:
+    page = render.answer_html(two_quotes_of_one_article(), turn=2)
+    assert page.count('class="src-card"') == 1 and "1 source<" in page
+    assert 'id="src-2-1"' in page and 'id="src-2-2"' in page
+    assert 'href="#src-2-1"' in page and 'href="#src-2-2"' in page
+    assert 'href="#answer-2"' in page and 'id="answer-2"' in page  # back to the answer
+    assert page.count('class="relevance"') == 2 and 'title="relevance 0.20' in page
+    # The second quote's passage is the same passage: it is not shown twice.
+    assert page.count("After.") == 1 and page.count("<mark class=\"quote\">") == 2
+
+
+def test_copy_text_is_plain_with_numbered_sources() -> None:
+    text = render.answer_plaintext(two_quotes_of_one_article())
+    lines = text.splitlines()
+    assert lines[2] == "Sources:"
+    assert lines[3] == '[1] <img src=x onerror="alert(1)">Title (<b>Outlet</b>, 2024-01-06)'
+    assert "https://example.com/a" in text and "javascript:" not in text.split("Sources:")[1]
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("2024-06-01", "2024-06-01"),
+        ("06/01/2024", "2024-01-06"),  # day first, as the articles' bylines are read
+        ("1 June 2024", "2024-06-01"),
+        ("June 1, 2024", "2024-06-01"),
+        ("", ""),
+    ],
+)
+def test_dates_typed_in_common_formats(typed: str, expected: str) -> None:
+    assert render.parse_day(typed, "From") == (expected, "")
+
+
+def test_a_date_that_is_not_one_is_an_error_and_no_filter() -> None:
+    from rag.ui.handlers import build_filters
+
+    value, error = render.parse_day("2024-13-45", "From")
+    assert value == "" and "is not a date" in error
+    import gradio as gr
+
+    with pytest.raises(gr.Error, match="not a date"):
+        build_filters([], "2024-13-45", "")
+    assert build_filters([], "", "06/01/2024", ["d1"]) == {"until": "2024-01-06", "doc_id": ["d1"]}
+    chips = render.filter_chips({"until": "2024-01-06", "doc_id": ["d1"]}, {"d1": "<b>T</b>"})
+    assert "until 6 Jan 2024" in chips and "only 1 article" in chips and "<b>" not in chips
+
+
+def test_counts_and_times_read_as_words() -> None:
+    now = dt.datetime(2024, 1, 6, 12, 0, tzinfo=dt.UTC)
+    assert render.plural(1, "article") == "1 article"
+    assert render.plural(1429, "article") == "1,429 articles"
+    assert render.ago(now - dt.timedelta(minutes=5), now) == "5 min ago"
+    assert render.ago(now - dt.timedelta(days=1), now) == "1 day ago"
+    status = render.status_html({"articles": 1, "chunks": 9, "last_sync": "2024-01-06T11:55:00+00:00"})
+    assert "<b>1 article</b>" in status and "<b>9 passages</b>" in status
+    assert 'title="2024-01-06 11:55:00 UTC"' in status
+
+
+def test_markers_stay_outside_brackets_and_quotes() -> None:
+    from rag.text import refusal_text, with_marker
+
+    assert with_marker("It flew 1,100 km.", 1) == "It flew 1,100 km [1]."
+    assert with_marker("It fired five missiles (5).", 1) == "It fired five missiles (5) [1]."
+    assert with_marker("He said “we will go.”", 2) == "He said “we will go.” [2]"
+    assert refusal_text([], ["World Cup"]).startswith("The articles don't mention “World Cup”,")
+
+
+def test_an_answer_shows_its_stages_then_its_sources(seed_settings: Settings) -> None:
+    from rag.ui.handlers import Handlers
+
+    h = Handlers(seed_settings)
+    shown = [
+        chat[-1]["content"]
+        for chat, _ in h.respond(QUESTION, [], [], 6, "extractive", [], "", "", [], None)
+    ]
+    assert "Searching 1 article…" in shown[0]
+    assert any("Reading" in s and "passages…" in s for s in shown[1:-1]), shown
+    assert 'class="src-card"' in shown[-1] and TIMING in shown[-1]
+    # Stop leaves a note instead of a spinner; edit takes the last question back.
+    chat = [{"role": "user", "content": "q"}, {"role": "assistant", "content": shown[0]}]
+    assert "Stopped" in h.stopped(chat)[-1]["content"]
+    question, rest, turns = h.edit_last(
+        [{"role": "user", "content": render.user_html("It's <here>")},
+         {"role": "assistant", "content": "a"}],
+        [("It's <here>", "a")],
+    )
+    assert question == "It's <here>" and rest == [] and turns == []

@@ -126,7 +126,7 @@ def test_chat_answers_with_sources_follow_ups_and_separate_sessions(
 
     # The marker links to its source card, whose passage highlights the exact quote.
     expect(answer.locator('a.marker[href="#src-1-1"]')).to_have_text("[1]")
-    expect(answer.locator("#src-1-1 mark.quote")).to_contain_text(TIMING)
+    expect(answer.locator(".src-quote:has(#src-1-1) mark.quote")).to_contain_text(TIMING)
     expect(answer.locator(".src-card:has(#src-1-1) .src-meta")).to_contain_text("2024-01-06")
     scroll_chat_to_top(page)
     if WRITE_SCREENSHOT:
@@ -137,7 +137,7 @@ def test_chat_answers_with_sources_follow_ups_and_separate_sessions(
     ask(page, FOLLOW_UP)
     follow = wait_for_answers(page, 2)
     expect(follow.locator(".refusal")).to_have_count(0)
-    expect(follow.locator("#src-2-1 mark.quote")).to_contain_text("Patrick Fok")
+    expect(follow.locator(".src-quote:has(#src-2-1) mark.quote")).to_contain_text("Patrick Fok")
 
     # Clicking a marker of the first answer brings that answer's source card into view.
     marker = answer.locator("a.marker").last
@@ -255,7 +255,7 @@ def test_typing_during_an_answer_is_kept_and_copy_gives_plain_text(
     assert markers.count() >= 2
     for i in range(markers.count()):
         target = str(markers.nth(i).get_attribute("href"))
-        expect(answer.locator(f".src-card {target}.src-quote")).to_have_count(1)
+        expect(answer.locator(f".src-card .src-quote {target}.quote-head")).to_have_count(1)
         box_size = markers.nth(i).bounding_box()
         assert box_size["width"] >= 24 and box_size["height"] >= 24, box_size
     # Markers look like links, preview their quote on hover, and the card leads back.
@@ -265,7 +265,7 @@ def test_typing_during_an_answer_is_kept_and_copy_gives_plain_text(
     expect(page.locator(".marker-preview")).to_contain_text("North Korea Launches Missile")
     expect(page.locator(".marker-preview")).to_contain_text(TIMING)
     expect(answer.locator('.src-card a.back[href="#answer-1"]')).to_have_count(1)
-    expect(answer.locator(".src-quote .relevance[title^='relevance']")).to_have_count(
+    expect(answer.locator(".quote-head .relevance[title^='relevance']")).to_have_count(
         markers.count()
     )
     page.context.close()
@@ -328,12 +328,12 @@ def test_article_view_highlights_the_quote_and_chats_survive_a_reload(
     page = open_page(browser, server)
     ask(page, QUESTION)
     answer = wait_for_answers(page, 1, FIRST_ANSWER_MS)
-    quote = answer.locator(".src-quote").nth(1)
-    quoted = quote.locator("mark.quote").inner_text()
-    quote.locator("a.in-article").click()
+    tip = str(answer.locator('a.marker[href="#src-1-2"]').get_attribute("title"))
+    quoted = tip.split("“", 1)[1].rstrip("”")
+    answer.locator("#src-1-2 a.in-article").click()
     panel = page.locator("#article-panel")
     expect(panel).to_be_visible()
-    expect(panel.locator("mark.cited")).to_have_count(answer.locator(".src-quote").count())
+    expect(panel.locator("mark.cited")).to_have_count(answer.locator(".quote-head").count())
     expect(panel.locator("mark.active")).to_have_text(quoted)
     expect(panel.locator("mark.active")).to_be_in_viewport()
     expect(panel.locator(".article-body")).to_contain_text("Political Context in South Korea")
@@ -349,7 +349,7 @@ def test_article_view_highlights_the_quote_and_chats_survive_a_reload(
     page.reload()
     page.wait_for_selector("#question textarea")
     expect(bot_messages(page)).to_have_count(1)
-    expect(bot_messages(page).first.locator("#src-1-1 mark.quote")).to_contain_text(TIMING)
+    expect(bot_messages(page).first.locator(".src-quote:has(#src-1-1) mark.quote")).to_contain_text(TIMING)
     # A new chat keeps the old one in the list of past chats, which brings it back.
     page.locator("#new-chat").click()
     expect(bot_messages(page)).to_have_count(0)

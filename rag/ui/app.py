@@ -90,7 +90,9 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         chat_id = gr.State("")
         saved = gr.BrowserState({"current": "", "chats": []}, storage_key="rag-news-chats",
                                 secret=secret)
-        pending = gr.State("")  # the question accepted for answering
+        # The question accepted for answering (a component, not a State, so API clients of
+        # /chat can send it).
+        pending = gr.Textbox(visible="hidden", elem_id="pending-question")
         gr.Markdown("## Ask the news\nAnswers quote the articles; every claim links to its source.")
         with gr.Tabs(elem_id="tabs") as tabs:
             with gr.Tab("Chat", id="chat", elem_id="chat-tab"):

@@ -124,6 +124,31 @@ def highlighted_passage(citation: rag.Citation, passage: rag.Passage | None) -> 
     return f"{text_html(before)}{mark}{text_html(after)}"
 
 
+def highlighted_passages(citations: Sequence[rag.Citation], passage: rag.Passage | None) -> str:
+    """A passage with every one of its quotes highlighted (one quote: as highlighted_passage)."""
+    if passage is None or len(citations) == 1:
+        return "".join(highlighted_passage(c, passage) for c in citations)
+    spans = []
+    for c in citations:
+        a, b = c.start - passage.start, c.end - passage.start
+        if not (0 <= a < b <= len(passage.text)) or passage.text[a:b] != c.quote:
+            a = passage.text.find(c.quote)
+            b = a + len(c.quote)
+        if a >= 0 and c.quote:
+            spans.append((a, b))
+    spans.sort()
+    out, pos = [], 0
+    for a, b in spans:
+        if a < pos:
+            continue
+        keep = CONTEXT_CHARS if not out else CONTEXT_CHARS * 2
+        out.append(text_html(_trim(passage.text[pos:a], keep, left=True)))
+        out.append(f'<mark class="quote">{text_html(passage.text[a:b])}</mark>')
+        pos = b
+    out.append(text_html(_trim(passage.text[pos:], CONTEXT_CHARS, left=False)))
+    return "".join(out)
+
+
 def relevance_bar(score: float) -> str:
     """The citation's score (0-1) as a small bar; the number is in its tooltip."""
     value = min(max(float(score), 0.0), 1.0)
@@ -157,21 +182,26 @@ def source_card(
             f'<a href="{esc(url)}" target="_blank" rel="noopener noreferrer">open original</a>'
         )
     numbers = "".join(f"[{c.n}]" for c in quotes)
-    items = []
-    seen: set[str] = set()
+    # Quotes from one passage share it: shown once, each quote highlighted inside it.
+    by_passage: dict[str, list[tuple[rag.Citation, rag.Passage | None]]] = {}
     for c in quotes:
         passage = rag.find_passage(c, passages)
-        body = highlighted_passage(c, passage)
-        # Two quotes of one passage show it once each, but never the identical text twice.
-        shown = body if body not in seen else f'<mark class="quote">{text_html(c.quote)}</mark>'
-        seen.add(body)
-        items.append(
-            f'<li class="src-quote" id="{source_anchor(turn, c.n)}">'
-            f'<span class="quote-head"><span class="quote-n">[{c.n}]</span>'
-            f"{relevance_bar(c.score)}"
+        key = passage.chunk_id if passage is not None else f"quote-{c.n}"
+        by_passage.setdefault(key, []).append((c, passage))
+    items = []
+    for group in by_passage.values():
+        cs = [c for c, _ in group]
+        heads = "".join(
+            f'<span class="quote-head" id="{source_anchor(turn, c.n)}">'
+            f'<span class="quote-n">[{c.n}]</span>{relevance_bar(c.score)}'
             f'<a class="in-article" href="{esc(read_href(c.doc_id, spans, (c.start, c.end)))}">'
             "show in article</a></span>"
-            f'<blockquote class="src-passage">{shown}</blockquote></li>'
+            for c in cs
+        )
+        items.append(
+            f'<li class="src-quote">{heads}'
+            f'<blockquote class="src-passage">{highlighted_passages(cs, group[0][1])}'
+            "</blockquote></li>"
         )
     title = esc(first.title or "Untitled article")
     return (
