@@ -122,11 +122,7 @@ def delete_article(index: Index, doc_id: str) -> Deletion:
             raise RagError(f"no article with id {doc_id!r} in the index (it may have been removed)")
         files = _files(meta)
         shared = {
-            f
-            for other, m in manifest.items()
-            if other != doc_id
-            for f in _files(m)
-            if f in files
+            f for other, m in manifest.items() if other != doc_id for f in _files(m) if f in files
         }
         index.store.delete_articles(gen, [doc_id])
         removed: list[str] = []

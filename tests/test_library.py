@@ -96,12 +96,17 @@ def test_ask_only_these_articles(settings: Settings) -> None:
     rag.ingest(settings=settings)
     by_title = {a.title: a.doc_id for a in rag.articles(settings=settings).items}
     orchard = by_title["Orchard harvest breaks record"]
-    found = rag.retrieve("harbour bridge cables", k=5, filters={"doc_id": [orchard]},
-                         settings=settings)
+    found = rag.retrieve(
+        "harbour bridge cables", k=5, filters={"doc_id": [orchard]}, settings=settings
+    )
     assert found and {p.doc_id for p in found} == {orchard}
     both = [orchard, by_title["Harbour bridge reopens"]]
-    found = rag.retrieve("harbour bridge cables", k=5, filters={"doc_id": both, "source":
-                         "The Test Herald"}, settings=settings)
+    found = rag.retrieve(
+        "harbour bridge cables",
+        k=5,
+        filters={"doc_id": both, "source": "The Test Herald"},
+        settings=settings,
+    )
     assert found[0].doc_id == both[1]
     with pytest.raises(rag.QuestionError, match="doc_id"):
         rag.retrieve("x", filters={"doc_id": [3]}, settings=settings)

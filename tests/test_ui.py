@@ -22,10 +22,9 @@ import pytest
 from conftest import CORPUS, REPO
 
 import rag
+from rag import uploads
 from rag.config import Settings
 from rag.types import PartTrace
-
-from rag import uploads
 from rag.ui import app as ui_app
 from rag.ui import render
 
@@ -391,8 +390,16 @@ def two_quotes_of_one_article() -> rag.Answer:
     base = hostile_answer()
     c1, p = base.citations[0], base.passages[0]
     c2 = rag.Citation(
-        n=2, doc_id="d1", title=c1.title, source=c1.source, published=c1.published,
-        url="https://example.com/a", quote="Before", start=100, end=106, score=0.2,
+        n=2,
+        doc_id="d1",
+        title=c1.title,
+        source=c1.source,
+        published=c1.published,
+        url="https://example.com/a",
+        quote="Before",
+        start=100,
+        end=106,
+        score=0.2,
         chunk_id="d1:0",
     )
     return rag.Answer(text=f"{c1.quote} [1] Before [2].", citations=(c1, c2), passages=(p,))
@@ -406,7 +413,7 @@ def test_one_card_per_article_with_each_quote_reachable() -> None:
     assert 'href="#answer-2"' in page and 'id="answer-2"' in page  # back to the answer
     assert page.count('class="relevance"') == 2 and 'title="relevance 0.20' in page
     # The second quote's passage is the same passage: it is not shown twice.
-    assert page.count("After.") == 1 and page.count("<mark class=\"quote\">") == 2
+    assert page.count("After.") == 1 and page.count('<mark class="quote">') == 2
 
 
 def test_copy_text_is_plain_with_numbered_sources() -> None:
@@ -451,7 +458,9 @@ def test_counts_and_times_read_as_words() -> None:
     assert render.plural(1429, "article") == "1,429 articles"
     assert render.ago(now - dt.timedelta(minutes=5), now) == "5 min ago"
     assert render.ago(now - dt.timedelta(days=1), now) == "1 day ago"
-    status = render.status_html({"articles": 1, "chunks": 9, "last_sync": "2024-01-06T11:55:00+00:00"})
+    status = render.status_html(
+        {"articles": 1, "chunks": 9, "last_sync": "2024-01-06T11:55:00+00:00"}
+    )
     assert "<b>1 article</b>" in status and "<b>9 passages</b>" in status
     assert 'title="2024-01-06 11:55:00 UTC"' in status
 
@@ -480,8 +489,10 @@ def test_an_answer_shows_its_stages_then_its_sources(seed_settings: Settings) ->
     chat = [{"role": "user", "content": "q"}, {"role": "assistant", "content": shown[0]}]
     assert "Stopped" in h.stopped(chat)[-1]["content"]
     question, rest, turns = h.edit_last(
-        [{"role": "user", "content": render.user_html("It's <here>")},
-         {"role": "assistant", "content": "a"}],
+        [
+            {"role": "user", "content": render.user_html("It's <here>")},
+            {"role": "assistant", "content": "a"},
+        ],
         [("It's <here>", "a")],
     )
     assert question == "It's <here>" and rest == [] and turns == []

@@ -242,7 +242,7 @@ def test_typing_during_an_answer_is_kept_and_copy_gives_plain_text(
 
     # Screen readers get the visible text: no markup, nothing double-escaped.
     labels = page.evaluate(
-        "() => [...document.querySelectorAll(\"#chat [aria-label*=\\\"'s message: \\\"]\")]"
+        '() => [...document.querySelectorAll("#chat [aria-label*=\\"\'s message: \\"]")]'
         ".map(e => e.getAttribute('aria-label'))"
     )
     assert len(labels) == 2, labels
@@ -288,9 +288,7 @@ def test_dates_are_checked_and_shown_as_chips(browser: Any, server: Server) -> N
     expect(page.locator("#filter-chips")).not_to_contain_text("from")
     # A question asked with the bad date is not answered (and not silently unfiltered).
     ask(page, QUESTION)
-    expect(page.locator(".toast-wrap")).to_contain_text(
-        "is not a date"
-    )
+    expect(page.locator(".toast-wrap")).to_contain_text("is not a date")
     expect(bot_messages(page)).to_have_count(0)
     expect(page.locator("#question textarea")).to_have_value(QUESTION)
 
@@ -349,7 +347,9 @@ def test_article_view_highlights_the_quote_and_chats_survive_a_reload(
     page.reload()
     page.wait_for_selector("#question textarea")
     expect(bot_messages(page)).to_have_count(1)
-    expect(bot_messages(page).first.locator(".src-quote:has(#src-1-1) mark.quote")).to_contain_text(TIMING)
+    expect(bot_messages(page).first.locator(".src-quote:has(#src-1-1) mark.quote")).to_contain_text(
+        TIMING
+    )
     # A new chat keeps the old one in the list of past chats, which brings it back.
     page.locator("#new-chat").click()
     expect(bot_messages(page)).to_have_count(0)

@@ -88,102 +88,107 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         turns = gr.State([])  # (question, answer text) pairs of this chat, for follow-ups
         docs = gr.State([])  # "ask only these articles"
         chat_id = gr.State("")
-        saved = gr.BrowserState({"current": "", "chats": []}, storage_key="rag-news-chats",
-                                secret=secret)
+        saved = gr.BrowserState(
+            {"current": "", "chats": []}, storage_key="rag-news-chats", secret=secret
+        )
         # The question accepted for answering (a component, not a State, so API clients of
         # /chat can send it).
         pending = gr.Textbox(visible="hidden", elem_id="pending-question")
         gr.Markdown("## Ask the news\nAnswers quote the articles; every claim links to its source.")
         with gr.Tabs(elem_id="tabs") as tabs:
-            with gr.Tab("Chat", id="chat", elem_id="chat-tab"):
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=3):
-                        chat = gr.Chatbot(
-                            elem_id="chat",
-                            label="Conversation",
+            with gr.Tab("Chat", id="chat", elem_id="chat-tab"), gr.Row(equal_height=False):
+                with gr.Column(scale=3):
+                    chat = gr.Chatbot(
+                        elem_id="chat",
+                        label="Conversation",
+                        show_label=False,
+                        # Gradio's autoscroll undoes marker jumps; the page script scrolls.
+                        autoscroll=False,
+                        height="62vh",
+                        # Messages are HTML we escape ourselves; Markdown would turn
+                        # article text such as [x](javascript:...) into links.
+                        render_markdown=False,
+                        sanitize_html=True,
+                        allow_tags=False,
+                        feedback_options=None,
+                        buttons=["copy"],
+                        placeholder="Ask a question about the articles, or pick an example.",
+                    )
+                    chips = gr.HTML(elem_id="filter-chips")
+                    clear_filters = gr.Button(
+                        "✕ Clear filters", size="sm", visible=False, elem_id="clear-filters"
+                    )
+                    with gr.Row():
+                        question = gr.Textbox(
+                            elem_id="question",
                             show_label=False,
-                            # Gradio's autoscroll undoes marker jumps; the page script scrolls.
-                            autoscroll=False,
-                            height="62vh",
-                            # Messages are HTML we escape ourselves; Markdown would turn
-                            # article text such as [x](javascript:...) into links.
-                            render_markdown=False,
-                            sanitize_html=True,
-                            allow_tags=False,
-                            feedback_options=None,
-                            buttons=["copy"],
-                            placeholder="Ask a question about the articles, or pick an example.",
+                            placeholder="Ask about the news…",
+                            scale=6,
+                            autofocus=True,
+                            max_lines=4,
                         )
-                        chips = gr.HTML(elem_id="filter-chips")
-                        clear_filters = gr.Button(
-                            "✕ Clear filters", size="sm", visible=False, elem_id="clear-filters"
+                        send = gr.Button("Ask", variant="primary", elem_id="send", min_width=70)
+                    gr.HTML('<div id="q-counter" aria-live="polite"></div>')
+                    with gr.Row(elem_id="actions"):
+                        stop = gr.Button("■ Stop", size="sm", elem_id="stop", min_width=0)
+                        regenerate = gr.Button(
+                            "↻ Regenerate", size="sm", elem_id="regenerate", min_width=0
                         )
-                        with gr.Row():
-                            question = gr.Textbox(
-                                elem_id="question",
-                                show_label=False,
-                                placeholder="Ask about the news…",
-                                scale=6,
-                                autofocus=True,
-                                max_lines=4,
-                            )
-                            send = gr.Button("Ask", variant="primary", elem_id="send", min_width=70)
-                        gr.HTML('<div id="q-counter" aria-live="polite"></div>')
-                        with gr.Row(elem_id="actions"):
-                            stop = gr.Button("■ Stop", size="sm", elem_id="stop", min_width=0)
-                            regenerate = gr.Button(
-                                "↻ Regenerate", size="sm", elem_id="regenerate", min_width=0
-                            )
-                            edit = gr.Button("✎ Edit last", size="sm", elem_id="edit", min_width=0)
-                            new = gr.Button("New chat", size="sm", elem_id="new-chat", min_width=0)
-                        with gr.Row(elem_id="examples"):
-                            example_buttons = [
-                                gr.Button(text, size="sm", elem_classes="example", min_width=0)
-                                for text in EXAMPLES
-                            ]
-                    with gr.Column(scale=2):
-                        status = gr.HTML(elem_id="index-status")
-                        with gr.Accordion("Settings", open=False, elem_id="settings"):
-                            k = gr.Slider(1, 20, value=settings.k, step=1,
-                                          label="Passages to retrieve")
-                            answerer = gr.Radio(
-                                ANSWERERS,
-                                value=settings.answerer if llm_ready else "extractive",
-                                label="Answerer",
-                                interactive=llm_ready,
-                                info=None if llm_ready else "Set RAG_LLM to enable the LLM.",
-                            )
-                            sources = gr.Dropdown(
-                                choices=rag.outlets(settings=settings),
-                                multiselect=True,
-                                label="Only these outlets",
-                                elem_id="outlets",
-                            )
-                            newest = gr.Markdown(elem_id="newest")
-                            since = gr.Textbox(label="From", placeholder=DATE_HINT,
-                                               elem_id="since", max_lines=1)
-                            until = gr.Textbox(label="Until", placeholder=DATE_HINT,
-                                               elem_id="until", max_lines=1)
-                            date_error = gr.HTML(elem_id="date-error")
-                        with gr.Accordion("Add articles", open=True, elem_id="add-articles"):
-                            files = gr.File(
-                                file_count="multiple",
-                                file_types=list(SUPPORTED_SUFFIXES),
-                                label=f"Files up to {settings.upload_max_mb:g} MB: "
-                                + " ".join(SUPPORTED_SUFFIXES),
-                                elem_id="upload",
-                                height=150,
-                            )
-                            upload_report = gr.HTML(elem_id="upload-report")
-                        past = gr.Dropdown(
-                            choices=[], label="Past chats (kept in this browser)",
-                            elem_id="past-chats", interactive=True,
+                        edit = gr.Button("✎ Edit last", size="sm", elem_id="edit", min_width=0)
+                        new = gr.Button("New chat", size="sm", elem_id="new-chat", min_width=0)
+                    with gr.Row(elem_id="examples"):
+                        example_buttons = [
+                            gr.Button(text, size="sm", elem_classes="example", min_width=0)
+                            for text in EXAMPLES
+                        ]
+                with gr.Column(scale=2):
+                    status = gr.HTML(elem_id="index-status")
+                    with gr.Accordion("Settings", open=False, elem_id="settings"):
+                        k = gr.Slider(1, 20, value=settings.k, step=1, label="Passages to retrieve")
+                        answerer = gr.Radio(
+                            ANSWERERS,
+                            value=settings.answerer if llm_ready else "extractive",
+                            label="Answerer",
+                            interactive=llm_ready,
+                            info=None if llm_ready else "Set RAG_LLM to enable the LLM.",
                         )
+                        sources = gr.Dropdown(
+                            choices=rag.outlets(settings=settings),
+                            multiselect=True,
+                            label="Only these outlets",
+                            elem_id="outlets",
+                        )
+                        newest = gr.Markdown(elem_id="newest")
+                        since = gr.Textbox(
+                            label="From", placeholder=DATE_HINT, elem_id="since", max_lines=1
+                        )
+                        until = gr.Textbox(
+                            label="Until", placeholder=DATE_HINT, elem_id="until", max_lines=1
+                        )
+                        date_error = gr.HTML(elem_id="date-error")
+                    with gr.Accordion("Add articles", open=True, elem_id="add-articles"):
+                        files = gr.File(
+                            file_count="multiple",
+                            file_types=list(SUPPORTED_SUFFIXES),
+                            label=f"Files up to {settings.upload_max_mb:g} MB: "
+                            + " ".join(SUPPORTED_SUFFIXES),
+                            elem_id="upload",
+                            height=150,
+                        )
+                        upload_report = gr.HTML(elem_id="upload-report")
+                    past = gr.Dropdown(
+                        choices=[],
+                        label="Past chats (kept in this browser)",
+                        elem_id="past-chats",
+                        interactive=True,
+                    )
             with gr.Tab("Library", id="library", elem_id="library-tab"):
                 with gr.Row():
                     lib_query = gr.Textbox(
-                        label="Search titles, outlets, links, files", elem_id="library-search",
-                        scale=4, max_lines=1,
+                        label="Search titles, outlets, links, files",
+                        elem_id="library-search",
+                        scale=4,
+                        max_lines=1,
                     )
                     lib_prev = gr.Button("← Previous", elem_id="library-prev", min_width=100)
                     lib_next = gr.Button("Next →", elem_id="library-next", min_width=100)
@@ -191,8 +196,9 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                 lib_table = gr.HTML(elem_id="library-table")
                 picked = gr.Textbox(visible="hidden", elem_id="library-picked")
                 with gr.Row():
-                    ask_only = gr.Button("Ask only these articles", variant="primary",
-                                         elem_id="ask-only")
+                    ask_only = gr.Button(
+                        "Ask only these articles", variant="primary", elem_id="ask-only"
+                    )
                     delete = gr.Button("Delete selected", variant="stop", elem_id="delete")
                 lib_note = gr.HTML(
                     "<p>Deleting removes an article from the index. An upload is deleted with "
@@ -213,8 +219,12 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
 
         def ask_chain(trigger: Any) -> Any:
             answering = trigger.success(
-                h.respond, answer_inputs, [chat, turns], api_name="chat",
-                api_visibility="undocumented", **common,
+                h.respond,
+                answer_inputs,
+                [chat, turns],
+                api_name="chat",
+                api_visibility="undocumented",
+                **common,
             )
             answering.then(*save, **private)
             return answering
@@ -222,8 +232,12 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         # The box is emptied in the page at the moment of sending (a server round trip would
         # erase what is typed meanwhile), and refilled if the question is not accepted.
         accepted = gr.on(
-            [question.submit, send.click], h.accept, [question, *filter_inputs], pending,
-            js="(q, ...rest) => [ragSending(q), ...rest]", **private,  # queued: errors show
+            [question.submit, send.click],
+            h.accept,
+            [question, *filter_inputs],
+            pending,
+            js="(q, ...rest) => [ragSending(q), ...rest]",
+            **private,  # queued: errors show
         )
         accepted.failure(None, None, None, js="() => ragRefill()", **private)
         runs = [ask_chain(accepted)]
@@ -248,41 +262,57 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         sources.change(*shown, **fast)
         docs.change(*shown, **fast)
         clear_filters.click(
-            h.clear_filters, None, [sources, since, until, docs, chips, date_error, clear_filters],
+            h.clear_filters,
+            None,
+            [sources, since, until, docs, chips, date_error, clear_filters],
             **fast,
         )
 
         # -- uploads
         files.upload(
-            h.upload, files, [files, status, upload_report, sources],
-            concurrency_limit=1, concurrency_id="ingest", show_progress_on=[upload_report],
+            h.upload,
+            files,
+            [files, status, upload_report, sources],
+            concurrency_limit=1,
+            concurrency_id="ingest",
+            show_progress_on=[upload_report],
             **private,
         )
 
         # -- library
         lib_outputs = [lib_table, lib_page, lib_prev, lib_next]
         lib_query.submit(h.search_library, lib_query, lib_outputs, **private)
-        lib_query.change(h.search_library, lib_query, lib_outputs, trigger_mode="always_last",
-                         **private)
-        lib_prev.click(lambda q, p: h.page_library(q, p, -1), [lib_query, lib_page], lib_outputs,
-                       **private)
-        lib_next.click(lambda q, p: h.page_library(q, p, 1), [lib_query, lib_page], lib_outputs,
-                       **private)
-        ask_only.click(h.ask_only, picked, [docs, tabs, lib_note], js="() => [ragPicked()]",
-                       **private)
+        lib_query.change(
+            h.search_library, lib_query, lib_outputs, trigger_mode="always_last", **private
+        )
+        lib_prev.click(
+            lambda q, p: h.page_library(q, p, -1), [lib_query, lib_page], lib_outputs, **private
+        )
+        lib_next.click(
+            lambda q, p: h.page_library(q, p, 1), [lib_query, lib_page], lib_outputs, **private
+        )
+        ask_only.click(
+            h.ask_only, picked, [docs, tabs, lib_note], js="() => [ragPicked()]", **private
+        )
         delete.click(
-            h.delete, [picked, lib_query, lib_page, docs],
+            h.delete,
+            [picked, lib_query, lib_page, docs],
             [lib_note, lib_table, lib_page, lib_prev, lib_next, status, sources, docs],
             js="(p, q, n, d) => [confirm('Delete the ticked articles from the index?') "
             "? ragPicked() : '', q, n, d]",
-            concurrency_limit=1, concurrency_id="ingest", **private,
+            concurrency_limit=1,
+            concurrency_id="ingest",
+            **private,
         )
         tabs.select(h.search_library, lib_query, lib_outputs, **private)
 
         # -- article view
         read_trigger.click(
-            h.open_article, read_request, [article_view, article_panel],
-            js="() => [window.__ragRead || '']", **private,
+            h.open_article,
+            read_request,
+            [article_view, article_panel],
+            js="() => [window.__ragRead || '']",
+            **private,
         )
         close_article.click(h.close_article, None, article_panel, **fast)
 

@@ -72,6 +72,11 @@ def build_filters(
     return filters or None
 
 
+def as_turns(raw: Any) -> list[Turn]:
+    """(question, answer) pairs from a State or the browser's storage (lists after JSON)."""
+    return [(str(t[0]), str(t[1])) for t in raw or [] if len(t) == 2]
+
+
 def content_of(message: Message) -> str:
     """A chat message's HTML, whichever shape Gradio hands it back in (a string or parts)."""
     value: Any = message.get("content", "")
@@ -169,9 +174,9 @@ class Handlers:
         It never writes the question box, so whatever is typed meanwhile stays.
         """
         question = (question or "").strip()
-        chat, turns = list(chat or []), [tuple(t) for t in turns or []]
+        chat, turns = list(chat or []), as_turns(turns)
         if not question:
-            yield chat, turns  # type: ignore[misc]
+            yield chat, turns
             return
         session = getattr(request, "session_hash", None) or uuid.uuid4().hex
         turn = len(chat) // 2 + 1
@@ -182,26 +187,26 @@ class Handlers:
         with self._busy_lock:
             self._busy.add(session)
         try:
-            yield chat, turns  # type: ignore[misc]
+            yield chat, turns
             try:
                 options = self.options(k, answerer, sources, since, until, docs)
                 final = None
-                for stage, text, answer in self._run(question, turns, options):  # type: ignore[arg-type]
+                for stage, text, answer in self._run(question, turns, options):
                     if answer is not None:
                         final = answer
                         break
                     chat[-1] = {"role": "assistant", "content": render.pending_html(text, stage)}
-                    yield chat, turns  # type: ignore[misc]
+                    yield chat, turns
                 if final is None:
                     raise rag.RagError("the answerer stopped without an answer; please ask again")
             except Exception as exc:  # any failure becomes a message, never a frozen spinner
                 if not isinstance(exc, (rag.RagError, gr.Error)):
                     traceback.print_exc()
                 chat[-1] = {"role": "assistant", "content": render.error_html(exc)}
-                yield chat, turns  # type: ignore[misc]
+                yield chat, turns
                 return
             chat[-1] = {"role": "assistant", "content": render.answer_html(final, turn)}
-            yield chat, [*turns, (question, final.text)]  # type: ignore[misc]
+            yield chat, [*turns, (question, final.text)]
         finally:
             with self._busy_lock:
                 self._busy.discard(session)
@@ -269,8 +274,10 @@ class Handlers:
         """After Stop: the unfinished answer says it was stopped."""
         chat = list(chat or [])
         last = content_of(chat[-1]) if chat else ""
-        if chat and chat[-1].get("role") == "assistant" and (
-            'class="stage"' in last or "answer-text pending" in last
+        if (
+            chat
+            and chat[-1].get("role") == "assistant"
+            and ('class="stage"' in last or "answer-text pending" in last)
         ):
             chat[-1] = {"role": "assistant", "content": render.stopped_html("")}
         return chat
@@ -278,7 +285,7 @@ class Handlers:
     @staticmethod
     def pop_last(chat: list[Message], turns: list[Turn]) -> tuple[str, list[Message], list[Turn]]:
         """Take back the last question and its answer: (the question, chat, turns)."""
-        chat, turns = list(chat or []), [tuple(t) for t in turns or []]
+        chat, turns = list(chat or []), as_turns(turns)
         while chat and chat[-1].get("role") != "user":
             chat.pop()
         if not chat:
@@ -286,7 +293,7 @@ class Handlers:
         question = question_of(chat.pop())
         if turns and turns[-1][0] == question:
             turns.pop()
-        return question, chat, turns  # type: ignore[return-value]
+        return question, chat, turns
 
     def edit_last(
         self, chat: list[Message], turns: list[Turn]
@@ -412,7 +419,9 @@ class Handlers:
         """The library's table for ``query`` at ``page``, and the state of its page buttons."""
         try:
             found = rag.articles(
-                query or "", page=max(1, int(page or 1)), page_size=LIBRARY_PAGE,
+                query or "",
+                page=max(1, int(page or 1)),
+                page_size=LIBRARY_PAGE,
                 settings=self.settings,
             )
         except rag.RagError as exc:
@@ -515,8 +524,8 @@ class Handlers:
         entry = next((c for c in saved.get("chats", []) if c.get("id") == current), None)
         if entry is None:
             return [], [], uuid.uuid4().hex[:12], _past_choices(saved, "")
-        turns = [tuple(t) for t in entry.get("turns", [])]
-        return list(entry.get("chat", [])), turns, current, _past_choices(saved, current)  # type: ignore[return-value]
+        turns = as_turns(entry.get("turns"))
+        return list(entry.get("chat", [])), turns, current, _past_choices(saved, current)
 
     @staticmethod
     def switch_chat(
@@ -527,8 +536,8 @@ class Handlers:
         if entry is None:
             raise gr.Error("That chat is no longer saved in this browser.")
         saved["current"] = chosen
-        turns = [tuple(t) for t in entry.get("turns", [])]
-        return list(entry.get("chat", [])), turns, str(chosen), saved  # type: ignore[return-value]
+        turns = as_turns(entry.get("turns"))
+        return list(entry.get("chat", [])), turns, str(chosen), saved
 
     @staticmethod
     def new_chat(saved: dict[str, Any] | None) -> tuple[list[Message], list[Turn], str, Any]:
@@ -577,4 +586,6 @@ def _span(text: str) -> tuple[int, int]:
 def _past_choices(saved: dict[str, Any], current: str) -> Any:
     chats = [c for c in saved.get("chats", []) if isinstance(c, dict)]
     choices = [(str(c.get("title") or "Chat"), str(c.get("id"))) for c in chats]
-    return gr.update(choices=choices, value=current if any(v == current for _, v in choices) else None)
+    return gr.update(
+        choices=choices, value=current if any(v == current for _, v in choices) else None
+    )

@@ -137,7 +137,8 @@ def highlighted_passages(citations: Sequence[rag.Citation], passage: rag.Passage
         if a >= 0 and c.quote:
             spans.append((a, b))
     spans.sort()
-    out, pos = [], 0
+    out: list[str] = []
+    pos = 0
     for a, b in spans:
         if a < pos:
             continue
@@ -175,8 +176,10 @@ def source_card(
     meta = " · ".join(esc(x) for x in (first.source, day(first.published)) if x)
     url = safe_url(first.url)
     spans = [(c.start, c.end) for c in quotes]
-    links = [f'<a class="read-article" href="{esc(read_href(first.doc_id, spans, spans[0]))}">'
-             "read the article here</a>"]
+    links = [
+        f'<a class="read-article" href="{esc(read_href(first.doc_id, spans, spans[0]))}">'
+        "read the article here</a>"
+    ]
     if url:
         links.append(
             f'<a href="{esc(url)}" target="_blank" rel="noopener noreferrer">open original</a>'
@@ -219,9 +222,7 @@ def sources_html(answer: rag.Answer, turn: int) -> str:
     if not answer.citations:
         return ""
     groups = group_by_article(answer.citations)
-    cards = "".join(
-        source_card(g, answer.passages, turn, k) for k, g in enumerate(groups, start=1)
-    )
+    cards = "".join(source_card(g, answer.passages, turn, k) for k, g in enumerate(groups, start=1))
     label = plural(len(groups), "source")
     return f'<details class="sources" open><summary>{label}</summary>{cards}</details>'
 
@@ -338,7 +339,7 @@ def status_html(stats: dict[str, Any] | None, error: str = "") -> str:
         pass
     return (
         f'<p class="status"><b>{plural(int(stats["articles"]), "article")}</b> · '
-        f'<b>{plural(int(stats.get("chunks", 0)), "passage")}</b> · last sync {synced}</p>'
+        f"<b>{plural(int(stats.get('chunks', 0)), 'passage')}</b> · last sync {synced}</p>"
     )
 
 
@@ -350,7 +351,8 @@ def parse_day(value: str | None, label: str) -> tuple[str, str]:
     parsed = parse_date(text)
     if parsed is None:
         return "", (
-            f"{label}: “{text}” is not a date. Use 2024-06-01, 01/06/2024 (day first) or 1 June 2024."
+            f"{label}: “{text}” is not a date. "
+            "Use 2024-06-01, 01/06/2024 (day first) or 1 June 2024."
         )
     return parsed.isoformat(), ""
 
