@@ -419,6 +419,35 @@ def test_library_lists_searches_asks_only_selected_and_deletes(
     page.context.close()
 
 
+# WCAG contrast of an element's text against the backgrounds it sits on (alpha composited).
+CONTRAST = """(el, pseudo) => {
+  const parse = (c) => {
+    const p = c.match(/rgba?\\(([^)]+)\\)/)[1].split(/[ ,\\/]+/).filter(Boolean).map(Number);
+    return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 };
+  };
+  const lum = ({ r, g, b }) => {
+    const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4));
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const layers = [];
+  for (let e = el; e; e = e.parentElement) {
+    const c = parse(getComputedStyle(e).backgroundColor);
+    if (c.a > 0) layers.push(c);
+    if (c.a >= 1) break;
+  }
+  let bg = { r: 255, g: 255, b: 255 };
+  for (const c of layers.reverse()) {
+    bg = { r: c.r * c.a + bg.r * (1 - c.a), g: c.g * c.a + bg.g * (1 - c.a),
+           b: c.b * c.a + bg.b * (1 - c.a) };
+  }
+  const s = parse(getComputedStyle(el, pseudo || null).color);
+  const a = s.a * Number(getComputedStyle(el).opacity);
+  const fg = { r: s.r * a + bg.r * (1 - a), g: s.g * a + bg.g * (1 - a), b: s.b * a + bg.b * (1 - a) };
+  const [hi, lo] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
+}"""
+
+
 def test_a_phone_shows_the_question_box_and_settings_without_scrolling(
     browser: Any, server: Server
 ) -> None:
@@ -435,4 +464,21 @@ def test_a_phone_shows_the_question_box_and_settings_without_scrolling(
     expect(page.locator("#question textarea")).to_be_in_viewport(ratio=1)
     expect(page.locator("#settings")).to_be_in_viewport(ratio=1)
     assert page.evaluate("scrollY") == 0
+    # Small and faint text meets WCAG AA (4.5:1): the upload label, "- or -", the question
+    # box's placeholder, the empty chat's placeholder, the status line and the footer.
+    checks = {
+        "#upload [data-testid='block-label']": None,
+        "#upload .or": None,
+        "#question textarea": "::placeholder",
+        "#chat .placeholder": None,
+        "#index-status p": None,
+        "footer a, footer button": None,
+    }
+    for selector, pseudo in checks.items():
+        ratio = page.locator(selector).first.evaluate(CONTRAST, pseudo)
+        assert ratio >= 4.5, (selector, ratio)
+    # The upload label does not cover "Drop File Here", the line above "- or -".
+    label = page.locator("#upload [data-testid='block-label']").first.bounding_box()
+    below = page.locator("#upload .or").first.bounding_box()
+    assert label["y"] + label["height"] <= below["y"] - below["height"], (label, below)
     page.context.close()
