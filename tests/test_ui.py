@@ -496,3 +496,50 @@ def test_an_answer_shows_its_stages_then_its_sources(seed_settings: Settings) ->
         [("It's <here>", "a")],
     )
     assert question == "It's <here>" and rest == [] and turns == []
+
+
+# -- packaging --------------------------------------------------------------------------------------
+
+
+def test_rag_serve_starts_the_app_from_the_package(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import rag.ui
+    from rag.cli import main as cli
+
+    started: list[Settings] = []
+    monkeypatch.setattr(rag.ui, "main", lambda settings: started.append(settings) or 0)
+    assert cli(["--index", str(tmp_path / "idx"), "serve"]) == 0
+    assert started[0].index_dir == tmp_path / "idx"
+    # ui.py at the repository root is only a starter for rag.ui.
+    assert "from rag.ui import main" in (REPO / "ui.py").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_the_ui_and_its_assets(tmp_path: Path) -> None:
+    import zipfile
+
+    # Built from a copy, so the build leaves nothing in the checkout.
+    src = tmp_path / "src"
+    shutil.copytree(REPO / "rag", src / "rag", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
+        + ["-w", str(tmp_path), str(src)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = tmp_path.glob("rag_news-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in (
+        "rag/ui/app.py",
+        "rag/ui/render.py",
+        "rag/ui/handlers.py",
+        "rag/ui/assets/ui.css",
+        "rag/ui/assets/ui.js",
+        "rag/library.py",
+        "rag/uploads.py",
+    ):
+        assert name in names, name
