@@ -7,7 +7,7 @@ LINTED  := rag tests $(wildcard evals/*.py ui.py benchmarks/*.py)
 export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test setup index lint format browser bench clean eval-gate eval-realtimeqa
+.PHONY: run test setup index lint format browser screenshot bench clean eval-gate eval-realtimeqa
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ format: setup
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads one).
 browser:
 	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; }
+
+# Rewrites docs/screenshot.png from the browser test (never written by a plain test run).
+screenshot: setup browser
+	UPDATE_SCREENSHOT=1 $(PY) -m pytest -q tests/test_ui_browser.py -k follow_ups
 
 test: setup lint browser
 	$(PY) -m pytest
