@@ -481,4 +481,14 @@ def test_a_phone_shows_the_question_box_and_settings_without_scrolling(
     label = page.locator("#upload [data-testid='block-label']").first.bounding_box()
     below = page.locator("#upload .or").first.bounding_box()
     assert label["y"] + label["height"] <= below["y"] - below["height"], (label, below)
+
+    # On a touch screen the first tap on a marker previews its quote; the second jumps to it.
+    ask(page, QUESTION)
+    answer = wait_for_answers(page, 1, FIRST_ANSWER_MS)
+    marker = answer.locator("a.marker").first
+    marker.tap()
+    expect(page.locator(".marker-preview")).to_contain_text(TIMING)
+    assert "#src-" not in page.url
+    marker.tap()
+    page.wait_for_function("() => location.hash.startsWith('#src-1-')")
     page.context.close()
