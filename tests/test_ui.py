@@ -543,3 +543,31 @@ def test_the_wheel_ships_the_ui_and_its_assets(tmp_path: Path) -> None:
         "rag/uploads.py",
     ):
         assert name in names, name
+
+
+def test_library_and_article_view_show_article_text_as_text() -> None:
+    info = rag.ArticleInfo(
+        doc_id='d"1',
+        title="<img src=x onerror=alert(1)>",
+        source="<b>O</b>",
+        published=dt.date(2024, 1, 6),
+        url="javascript:alert(1)",
+        passages=3,
+        origins=("upload: <x>.txt",),
+        uploaded=True,
+    )
+    table = render.library_html(rag.ArticlePage((info,), 31, 2, 15), selected=['d"1'])
+    assert "<img" not in table and "<b>" not in table and "&lt;x&gt;.txt" in table
+    assert 'value="d&quot;1" checked' in table and "16–16 of 31 articles · page 2 of 3" in table
+    text = "Intro. <script>x()</script> is quoted. And [y](javascript:z) too."
+    article = rag.Article("d1", text, title="<i>T</i>", url="javascript:alert(1)")
+    a, b = text.index("<script>"), text.index(" is quoted")
+    c = text.index("[y]")
+    view = render.article_html(article, [(a, b), (c, c + 3)], active=1)
+    assert (
+        "<script" not in view
+        and "<i>" not in view
+        and "javascript:" not in view.replace("(javascript:z)", "")
+    )
+    assert '<mark class="cited">&lt;script&gt;x()&lt;/script&gt;</mark>' in view
+    assert '<mark class="cited active">[y]</mark>' in view and "2 cited quotes" in view
