@@ -26,7 +26,7 @@ from rag import uploads
 from rag.config import Settings
 from rag.types import PartTrace
 from rag.ui import app as ui_app
-from rag.ui import render
+from rag.ui import panels, render
 
 QUESTION = "Why was the launch's timing notable?"
 TIMING = "just weeks before a major political transition in the United States"
@@ -435,20 +435,20 @@ def test_copy_text_is_plain_with_numbered_sources() -> None:
     ],
 )
 def test_dates_typed_in_common_formats(typed: str, expected: str) -> None:
-    assert render.parse_day(typed, "From") == (expected, "")
+    assert panels.parse_day(typed, "From") == (expected, "")
 
 
 def test_a_date_that_is_not_one_is_an_error_and_no_filter() -> None:
     from rag.ui.handlers import build_filters
 
-    value, error = render.parse_day("2024-13-45", "From")
+    value, error = panels.parse_day("2024-13-45", "From")
     assert value == "" and "is not a date" in error
     import gradio as gr
 
     with pytest.raises(gr.Error, match="not a date"):
         build_filters([], "2024-13-45", "")
     assert build_filters([], "", "06/01/2024", ["d1"]) == {"until": "2024-01-06", "doc_id": ["d1"]}
-    chips = render.filter_chips({"until": "2024-01-06", "doc_id": ["d1"]}, {"d1": "<b>T</b>"})
+    chips = panels.filter_chips({"until": "2024-01-06", "doc_id": ["d1"]}, {"d1": "<b>T</b>"})
     assert "until 6 Jan 2024" in chips and "only 1 article" in chips and "<b>" not in chips
 
 
@@ -456,9 +456,9 @@ def test_counts_and_times_read_as_words() -> None:
     now = dt.datetime(2024, 1, 6, 12, 0, tzinfo=dt.UTC)
     assert render.plural(1, "article") == "1 article"
     assert render.plural(1429, "article") == "1,429 articles"
-    assert render.ago(now - dt.timedelta(minutes=5), now) == "5 min ago"
-    assert render.ago(now - dt.timedelta(days=1), now) == "1 day ago"
-    status = render.status_html(
+    assert panels.ago(now - dt.timedelta(minutes=5), now) == "5 min ago"
+    assert panels.ago(now - dt.timedelta(days=1), now) == "1 day ago"
+    status = panels.status_html(
         {"articles": 1, "chunks": 9, "last_sync": "2024-01-06T11:55:00+00:00"}
     )
     assert "<b>1 article</b>" in status and "<b>9 passages</b>" in status
@@ -498,7 +498,7 @@ def test_an_answer_shows_its_stages_then_its_sources(seed_settings: Settings) ->
     assert question == "It's <here>" and rest == [] and turns == []
 
 
-# -- packaging --------------------------------------------------------------------------------------
+# -- packaging ----------------------------------------------------------------------------------
 
 
 def test_rag_serve_starts_the_app_from_the_package(
@@ -525,8 +525,18 @@ def test_the_wheel_ships_the_ui_and_its_assets(tmp_path: Path) -> None:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, src / name)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]
-        + ["-w", str(tmp_path), str(src)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(src),
+        ],
         check=True,
         capture_output=True,
         timeout=300,
@@ -556,14 +566,14 @@ def test_library_and_article_view_show_article_text_as_text() -> None:
         origins=("upload: <x>.txt",),
         uploaded=True,
     )
-    table = render.library_html(rag.ArticlePage((info,), 31, 2, 15), selected=['d"1'])
+    table = panels.library_html(rag.ArticlePage((info,), 31, 2, 15), selected=['d"1'])
     assert "<img" not in table and "<b>" not in table and "&lt;x&gt;.txt" in table
     assert 'value="d&quot;1" checked' in table and "16–16 of 31 articles · page 2 of 3" in table
     text = "Intro. <script>x()</script> is quoted. And [y](javascript:z) too."
     article = rag.Article("d1", text, title="<i>T</i>", url="javascript:alert(1)")
     a, b = text.index("<script>"), text.index(" is quoted")
     c = text.index("[y]")
-    view = render.article_html(article, [(a, b), (c, c + 3)], active=1)
+    view = panels.article_html(article, [(a, b), (c, c + 3)], active=1)
     assert (
         "<script" not in view
         and "<i>" not in view

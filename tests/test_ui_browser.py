@@ -442,7 +442,8 @@ CONTRAST = """(el, pseudo) => {
   }
   const s = parse(getComputedStyle(el, pseudo || null).color);
   const a = s.a * Number(getComputedStyle(el).opacity);
-  const fg = { r: s.r * a + bg.r * (1 - a), g: s.g * a + bg.g * (1 - a), b: s.b * a + bg.b * (1 - a) };
+  const mix = (k) => s[k] * a + bg[k] * (1 - a);
+  const fg = { r: mix("r"), g: mix("g"), b: mix("b") };
   const [hi, lo] = [lum(fg), lum(bg)].sort((x, y) => y - x);
   return (hi + 0.05) / (lo + 0.05);
 }"""

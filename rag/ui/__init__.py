@@ -5,8 +5,11 @@ answering, ingesting, the library and statistics come from :mod:`rag`. Importing
 package imports Gradio; ``import rag`` never does.
 
     app.py       layout, events wired to handlers, launching
-    handlers.py  what each event does
-    render.py    every piece of HTML (all article and user text escaped there)
+    handlers.py  the chat: accepting a question, streaming its answer, filters, /answer
+    library.py   uploads, index status, the library, the article view
+    chats.py     chats kept in the browser's local storage
+    render.py    the HTML of messages: answers, sources, errors (all text escaped there)
+    panels.py    the HTML around the chat: status, chips, upload reports, library, article
     assets/      the page's CSS and script
 """
 

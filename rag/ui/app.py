@@ -24,7 +24,9 @@ from rag.config import Settings
 from rag.loaders import SUPPORTED_SUFFIXES
 from rag.retrieval import MAX_QUESTION_CHARS
 
+from . import chats
 from .handlers import Handlers
+from .library import Library
 
 EXAMPLES = (
     "Why was the launch's timing notable?",
@@ -77,6 +79,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
     """The Gradio app for ``settings`` (default: from RAG_* variables). Nothing is launched."""
     settings = settings or Settings.from_env()
     h = Handlers(settings)
+    lib = Library(settings)
     llm_ready = bool(settings.llm)
     private: dict[str, Any] = {"api_visibility": "private"}
     fast: dict[str, Any] = {"queue": False, **private}
@@ -215,7 +218,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         # -- chat: the box is cleared once, on submit; streaming never writes it again.
         filter_inputs = [sources, since, until, docs]
         answer_inputs = [pending, chat, turns, k, answerer, sources, since, until, docs]
-        save = (h.save_chat, [chat, turns, saved, chat_id], [saved, past, chat_id])
+        save = (chats.save_chat, [chat, turns, saved, chat_id], [saved, past, chat_id])
 
         def ask_chain(trigger: Any) -> Any:
             answering = trigger.success(
@@ -249,10 +252,10 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         edit.click(h.edit_last, [chat, turns], [question, chat, turns], **fast).then(
             *save, **private
         )
-        new.click(h.new_chat, saved, [chat, turns, chat_id, past], **fast)
+        new.click(chats.new_chat, saved, [chat, turns, chat_id, past], **fast)
         # The chatbot's own trash button forgets this chat, follow-up history included.
-        chat.clear(h.forget_chat, [saved, chat_id], [chat, turns, chat_id, saved, past], **fast)
-        past.input(h.switch_chat, [past, saved], [chat, turns, chat_id, saved], **fast)
+        chat.clear(chats.forget_chat, [saved, chat_id], [chat, turns, chat_id, saved, past], **fast)
+        past.input(chats.switch_chat, [past, saved], [chat, turns, chat_id, saved], **fast)
 
         # -- filters: checked as they are set, shown as chips next to the question box.
         shown = (h.show_filters, filter_inputs, [chips, date_error, clear_filters])
@@ -270,7 +273,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
 
         # -- uploads
         files.upload(
-            h.upload,
+            lib.upload,
             files,
             [files, status, upload_report, sources],
             concurrency_limit=1,
@@ -281,21 +284,21 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
 
         # -- library
         lib_outputs = [lib_table, lib_page, lib_prev, lib_next]
-        lib_query.submit(h.search_library, lib_query, lib_outputs, **private)
+        lib_query.submit(lib.search_library, lib_query, lib_outputs, **private)
         lib_query.change(
-            h.search_library, lib_query, lib_outputs, trigger_mode="always_last", **private
+            lib.search_library, lib_query, lib_outputs, trigger_mode="always_last", **private
         )
         lib_prev.click(
-            lambda q, p: h.page_library(q, p, -1), [lib_query, lib_page], lib_outputs, **private
+            lambda q, p: lib.page_library(q, p, -1), [lib_query, lib_page], lib_outputs, **private
         )
         lib_next.click(
-            lambda q, p: h.page_library(q, p, 1), [lib_query, lib_page], lib_outputs, **private
+            lambda q, p: lib.page_library(q, p, 1), [lib_query, lib_page], lib_outputs, **private
         )
         ask_only.click(
-            h.ask_only, picked, [docs, tabs, lib_note], js="() => [ragPicked()]", **private
+            lib.ask_only, picked, [docs, tabs, lib_note], js="() => [ragPicked()]", **private
         )
         delete.click(
-            h.delete,
+            lib.delete,
             [picked, lib_query, lib_page, docs],
             [lib_note, lib_table, lib_page, lib_prev, lib_next, status, sources, docs],
             js="(p, q, n, d) => [confirm('Delete the ticked articles from the index?') "
@@ -304,20 +307,20 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
             concurrency_id="ingest",
             **private,
         )
-        tabs.select(h.search_library, lib_query, lib_outputs, **private)
+        tabs.select(lib.search_library, lib_query, lib_outputs, **private)
 
         # -- article view
         read_trigger.click(
-            h.open_article,
+            lib.open_article,
             read_request,
             [article_view, article_panel],
             js="() => [window.__ragRead || '']",
             **private,
         )
-        close_article.click(h.close_article, None, article_panel, **fast)
+        close_article.click(lib.close_article, None, article_panel, **fast)
 
-        app.load(h.refresh, None, [status, sources, newest], **private)
-        app.load(h.restore, saved, [chat, turns, chat_id, past], **private)
+        app.load(lib.refresh, None, [status, sources, newest], **private)
+        app.load(chats.restore, saved, [chat, turns, chat_id, past], **private)
         gr.api(  # type: ignore[attr-defined]
             h.api_answer, api_name="answer", concurrency_limit=API_CONCURRENCY
         )

@@ -6,34 +6,25 @@ Presentation only: everything they need from the index comes from :mod:`rag`.
 from __future__ import annotations
 
 import contextlib
-import html
 import json
 import queue
 import threading
-import time
 import traceback
 import uuid
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import gradio as gr
 
 import rag
 from rag.config import Settings
 from rag.retrieval import MAX_QUESTION_CHARS
-from rag.uploads import UploadError, safe_filename, save_upload, uploads_dir
 
-from . import render
+from . import panels, render
+from .chats import Message, Turn, as_turns, content_of, question_of
 
 # LLM answers can take many seconds; capping them leaves chat slots free for extractive users.
 LLM_CONCURRENCY = 4
-LIBRARY_PAGE = 15
-SAVED_CHATS = 30  # past chats kept in the browser
-
-Message = dict[str, str]
-Turn = tuple[str, str]
 
 
 def parse_history(raw: str | list[Any] | None) -> list[Any]:
@@ -62,7 +53,7 @@ def build_filters(
     if sources:
         filters["source"] = list(sources)
     for key, label, value in (("since", "From", since), ("until", "Until", until)):
-        parsed, error = render.parse_day(value, label)
+        parsed, error = panels.parse_day(value, label)
         if error:
             raise gr.Error(error)
         if parsed:
@@ -70,29 +61,6 @@ def build_filters(
     if docs:
         filters["doc_id"] = list(docs)
     return filters or None
-
-
-def as_turns(raw: Any) -> list[Turn]:
-    """(question, answer) pairs from a State or the browser's storage (lists after JSON)."""
-    return [(str(t[0]), str(t[1])) for t in raw or [] if len(t) == 2]
-
-
-def content_of(message: Message) -> str:
-    """A chat message's HTML, whichever shape Gradio hands it back in (a string or parts)."""
-    value: Any = message.get("content", "")
-    if isinstance(value, list):
-        return "".join(str(p.get("text", "")) for p in value if isinstance(p, dict))
-    return str(value)
-
-
-def question_of(message: Message) -> str:
-    """The question a user message shows (it is stored as escaped HTML)."""
-    return html.unescape(content_of(message).replace("<br>", "\n"))
-
-
-def _chat_title(chat: list[Message]) -> str:
-    first = next((question_of(m) for m in chat if m.get("role") == "user"), "")
-    return (first[:60] + "…") if len(first) > 60 else first or "Empty chat"
 
 
 class Handlers:
@@ -314,7 +282,7 @@ class Handlers:
         errors: list[str] = []
         filters: dict[str, Any] = {"source": list(sources)} if sources else {}
         for key, label, value in (("since", "From", since), ("until", "Until", until)):
-            parsed, error = render.parse_day(value, label)
+            parsed, error = panels.parse_day(value, label)
             if error:  # shown, and not in force: only valid dates become chips
                 errors.append(f'<p class="date-error" role="alert">{render.esc(error)}</p>')
             elif parsed:
@@ -322,7 +290,7 @@ class Handlers:
         if docs:
             filters["doc_id"] = list(docs)
         titles = self._titles(docs or [])
-        chips = render.filter_chips(filters, titles)
+        chips = panels.filter_chips(filters, titles)
         return chips, "".join(errors), gr.update(visible=bool(filters))
 
     def _titles(self, docs: Sequence[str]) -> dict[str, str]:
@@ -337,224 +305,6 @@ class Handlers:
     @staticmethod
     def clear_filters() -> tuple[Any, str, str, list[str], str, str, Any]:
         return gr.update(value=[]), "", "", [], "", "", gr.update(visible=False)
-
-    # -- uploads ------------------------------------------------------------------------------
-
-    def upload(
-        self,
-        files: list[str] | None,
-        progress: gr.Progress = gr.Progress(),  # noqa: B008
-    ) -> tuple[None, str, str, Any]:
-        """Save uploads under corpus/uploads, index just those files, and report on them.
-
-        A file that is not added (empty, unsupported, unreadable) is not kept, so it is not
-        reported again by later uploads or syncs.
-        """
-        folder = uploads_dir(self.settings)
-        rejected: list[tuple[str, str]] = []
-        renamed: list[tuple[str, str]] = []  # (uploaded name, name saved under)
-        saved: dict[Path, str] = {}  # saved path -> uploaded name
-        before = set(folder.iterdir()) if folder.is_dir() else set()
-        existed: set[Path] = set()  # the same file uploaded again: it kept its old name
-        paths = files or []
-        for i, path in enumerate(paths):
-            progress((i, len(paths) + 1), desc="Saving files")
-            name = Path(path).name
-            try:
-                target = save_upload(path, name, folder, self.settings.upload_max_mb)
-            except (UploadError, OSError) as exc:
-                rejected.append((name, str(exc)))
-                continue
-            if target in saved:
-                continue
-            if target in {b.resolve() for b in before}:
-                existed.add(target)
-            saved[target] = name
-            if target.name != safe_filename(name):
-                renamed.append((name, target.name))
-        report: rag.IngestReport | None = None
-        error = ""
-        duplicates: list[tuple[str, str]] = []
-        if saved:
-            progress((len(paths), len(paths) + 1), desc="Indexing")
-            try:
-                report = rag.ingest(list(saved), settings=self.settings)
-            except rag.RagError as exc:
-                error = str(exc)
-            if report is not None:
-                bad = {str(Path(p).resolve()) for p, _ in report.skipped}
-                for target in saved:
-                    if str(target.resolve()) in bad and target not in existed:
-                        with contextlib.suppress(OSError):
-                            target.unlink()
-                for doc in report.unchanged:
-                    try:
-                        title = rag.get_article(doc, settings=self.settings).title
-                    except rag.RagError:
-                        title = doc
-                    duplicates.append(("", title))
-        result = render.ingest_report_html(report, rejected, folder, renamed, duplicates, error)
-        choices = rag.outlets(settings=self.settings)
-        return None, self.status(), result, gr.update(choices=choices)
-
-    # -- status -------------------------------------------------------------------------------
-
-    def status(self) -> str:
-        try:
-            return render.status_html(rag.stats(settings=self.settings))
-        except rag.RagError as exc:
-            return render.status_html(None, str(exc))
-
-    def newest(self) -> str:
-        page = rag.articles(page=1, page_size=1, settings=self.settings)
-        return render.date_help(page.items[0].published if page.items else None)
-
-    def refresh(self) -> tuple[str, Any, str]:
-        """Index status, outlet choices and the newest article's date (on page load)."""
-        return self.status(), gr.update(choices=rag.outlets(settings=self.settings)), self.newest()
-
-    # -- library ------------------------------------------------------------------------------
-
-    def library(self, query: str, page: float | None) -> tuple[str, int, Any, Any]:
-        """The library's table for ``query`` at ``page``, and the state of its page buttons."""
-        try:
-            found = rag.articles(
-                query or "",
-                page=max(1, int(page or 1)),
-                page_size=LIBRARY_PAGE,
-                settings=self.settings,
-            )
-        except rag.RagError as exc:
-            return render.error_html(exc), 1, gr.update(), gr.update()
-        return (
-            render.library_html(found),
-            found.page,
-            gr.update(interactive=found.page > 1),
-            gr.update(interactive=found.page < found.pages),
-        )
-
-    def search_library(self, query: str) -> tuple[str, int, Any, Any]:
-        return self.library(query, 1)
-
-    def page_library(self, query: str, page: float, step: int) -> tuple[str, int, Any, Any]:
-        return self.library(query, int(page or 1) + step)
-
-    def ask_only(self, picked: str) -> tuple[list[str], Any, str]:
-        """The checked articles become the "only these articles" filter."""
-        docs = [d for d in (picked or "").split(",") if d]
-        if not docs:
-            raise gr.Error("Tick the articles to ask about first.")
-        note = (
-            f"Questions now search only {render.plural(len(docs), 'article')}; "
-            "clear the filter next to the question box to search everything again."
-        )
-        return docs, gr.update(selected="chat"), note
-
-    def delete(
-        self, picked: str, query: str, page: float, docs: list[str] | None
-    ) -> tuple[str, str, int, Any, Any, str, Any, list[str]]:
-        """Delete the checked articles and say whether a sync would bring each back."""
-        ids = [d for d in (picked or "").split(",") if d]
-        if not ids:
-            raise gr.Error("Tick the articles to delete first.")
-        done: list[rag.Deletion] = []
-        problems: list[str] = []
-        for doc in ids:
-            try:
-                done.append(rag.delete_article(doc, settings=self.settings))
-            except rag.RagError as exc:
-                problems.append(str(exc))
-        note = render.deletion_html(done) + "".join(
-            f'<p class="error-note">{render.esc(p)}</p>' for p in problems
-        )
-        table, page_no, prev, nxt = self.library(query, page)
-        remaining = [d for d in docs or [] if d not in set(ids)]
-        outlets = gr.update(choices=rag.outlets(settings=self.settings))
-        return note, table, page_no, prev, nxt, self.status(), outlets, remaining
-
-    # -- article view -------------------------------------------------------------------------
-
-    def open_article(self, request: str) -> tuple[str, Any]:
-        """The article view for ``doc:spans:active:nonce`` (from a "read the article" link)."""
-        parts = (request or "").split(":")
-        if len(parts) < 3:
-            return "", gr.update(visible=False)
-        doc = unquote(parts[0])
-        spans = [_span(s) for s in parts[1].split(",") if s]
-        active = _span(parts[2])
-        try:
-            article = rag.get_article(doc, settings=self.settings)
-        except rag.RagError as exc:
-            return render.error_html(exc), gr.update(visible=True)
-        where = spans.index(active) if active in spans else -1
-        return render.article_html(article, spans, where), gr.update(visible=True)
-
-    @staticmethod
-    def close_article() -> Any:
-        return gr.update(visible=False)
-
-    # -- saved chats (browser local storage) ----------------------------------------------------
-
-    @staticmethod
-    def save_chat(
-        chat: list[Message], turns: list[Turn], saved: dict[str, Any] | None, current: str
-    ) -> tuple[dict[str, Any], Any, str]:
-        """Keep this chat in the browser, most recent first, so it survives a reload."""
-        saved = dict(saved or {})
-        chats = [c for c in saved.get("chats", []) if isinstance(c, dict)]
-        current = current or uuid.uuid4().hex[:12]
-        chats = [c for c in chats if c.get("id") != current]
-        if chat:
-            entry = {
-                "id": current,
-                "title": _chat_title(chat),
-                "at": time.time(),
-                "chat": chat,
-                "turns": [list(t) for t in turns or []],
-            }
-            chats.insert(0, entry)
-        saved = {"current": current, "chats": chats[:SAVED_CHATS]}
-        return saved, _past_choices(saved, current), current
-
-    @staticmethod
-    def restore(saved: dict[str, Any] | None) -> tuple[list[Message], list[Turn], str, Any]:
-        """On page load: the chat that was open, and the list of past chats."""
-        saved = saved or {}
-        current = str(saved.get("current") or "")
-        entry = next((c for c in saved.get("chats", []) if c.get("id") == current), None)
-        if entry is None:
-            return [], [], uuid.uuid4().hex[:12], _past_choices(saved, "")
-        turns = as_turns(entry.get("turns"))
-        return list(entry.get("chat", [])), turns, current, _past_choices(saved, current)
-
-    @staticmethod
-    def switch_chat(
-        chosen: str | None, saved: dict[str, Any] | None
-    ) -> tuple[list[Message], list[Turn], str, dict[str, Any]]:
-        saved = dict(saved or {})
-        entry = next((c for c in saved.get("chats", []) if c.get("id") == chosen), None)
-        if entry is None:
-            raise gr.Error("That chat is no longer saved in this browser.")
-        saved["current"] = chosen
-        turns = as_turns(entry.get("turns"))
-        return list(entry.get("chat", [])), turns, str(chosen), saved
-
-    @staticmethod
-    def new_chat(saved: dict[str, Any] | None) -> tuple[list[Message], list[Turn], str, Any]:
-        """Start over; the chat so far stays in the list of past chats."""
-        current = uuid.uuid4().hex[:12]
-        return [], [], current, _past_choices(saved or {}, "")
-
-    @staticmethod
-    def forget_chat(
-        saved: dict[str, Any] | None, current: str
-    ) -> tuple[list[Message], list[Turn], str, dict[str, Any], Any]:
-        """The chatbot's trash button: this chat is gone, from the list too."""
-        saved = dict(saved or {})
-        saved["chats"] = [c for c in saved.get("chats", []) if c.get("id") != current]
-        fresh = uuid.uuid4().hex[:12]
-        saved["current"] = fresh
-        return [], [], fresh, saved, _past_choices(saved, "")
 
     # -- the API for scripts --------------------------------------------------------------------
 
@@ -573,19 +323,3 @@ class Handlers:
         except rag.RagError as exc:
             raise gr.Error(str(exc)) from None
         return answer.text, answer.to_dict()
-
-
-def _span(text: str) -> tuple[int, int]:
-    a, _, b = text.partition("-")
-    try:
-        return int(a), int(b)
-    except ValueError:
-        return 0, 0
-
-
-def _past_choices(saved: dict[str, Any], current: str) -> Any:
-    chats = [c for c in saved.get("chats", []) if isinstance(c, dict)]
-    choices = [(str(c.get("title") or "Chat"), str(c.get("id"))) for c in chats]
-    return gr.update(
-        choices=choices, value=current if any(v == current for _, v in choices) else None
-    )
