@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import QuestionError, RagError
-from .store import _date
+from .dates import parse_date
 from .types import ArticleInfo, ArticlePage, Deletion
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def info(doc_id: str, meta: dict[str, Any], index: Index) -> ArticleInfo:
         doc_id=doc_id,
         title=str(meta.get("title", "")),
         source=str(meta.get("source", "")),
-        published=_date(meta.get("published")),
+        published=parse_date(meta.get("published")),
         url=str(meta.get("url", "")),
         passages=int(meta.get("n_chunks", 0) or 0),
         origins=tuple(origin_label(f, index) for f in files),

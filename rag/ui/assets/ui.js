@@ -179,9 +179,29 @@
     q.value = text;
     q.dispatchEvent(new Event("input", { bubbles: true }));
   };
-  window.ragSending = (text) => {
+  // Taken out of the box synchronously, in the key or click event itself, before Gradio
+  // (whose event handling is asynchronous) reads it: a key typed right after stays.
+  const take = () => {
+    const q = box();
+    if (!q) return;
+    const text = q.value;
+    if (!text.trim() || text.length > LIMIT) return;
+    window.__ragTaken = text;
     window.__ragSent = text;
-    if ((text || "").trim() && text.length <= LIMIT) setBox("");
+    setBox("");
+  };
+  document.addEventListener("keydown", (e) => {
+    const q = e.target.closest && e.target.closest("#question textarea");
+    if (q && e.key === "Enter" && !e.shiftKey && !e.isComposing) take();
+  }, true);
+  document.addEventListener("click", (e) => {
+    if (e.target.closest && e.target.closest("#send")) take();
+  }, true);
+  window.ragSending = (text) => {
+    const taken = window.__ragTaken;
+    window.__ragTaken = undefined;
+    if (taken !== undefined) return taken;
+    window.__ragSent = text;
     return text;
   };
   window.ragRefill = () => {
