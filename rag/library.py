@@ -16,8 +16,8 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import QuestionError, RagError
 from .dates import parse_date
+from .errors import QuestionError, RagError
 from .types import ArticleInfo, ArticlePage, Deletion
 
 if TYPE_CHECKING:
