@@ -7,8 +7,8 @@ LINTED  := rag tests $(wildcard evals/*.py ui.py benchmarks/*.py)
 export HF_HUB_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test test-fast lock llm setup index lint format browser bench clean eval-gate \
-	eval-realtimeqa
+.PHONY: run test test-fast lock llm setup index lint format browser screenshot bench clean \
+	eval-gate eval-realtimeqa
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -87,6 +87,10 @@ browser:
 # loop; a few seconds. `make test` runs everything.
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not browser and not server and not integration"
+
+# Rewrites docs/screenshot.png from the browser test (never written by a plain test run).
+screenshot: setup browser
+	UPDATE_SCREENSHOT=1 $(PY) -m pytest -q tests/test_ui_browser.py -k follow_ups
 
 test: setup lint browser llm
 	$(PY) -m pytest

@@ -265,6 +265,8 @@ def _answer_text(output: Any) -> str | None:
     content = message.get("content")
     parts = content if isinstance(content, list) else [content]
     text = "".join(str(p.get("text") or "") if isinstance(p, dict) else str(p or "") for p in parts)
+    if 'class="stage"' in text and 'class="answer-text' not in text:
+        return None  # only the stage ("Searching 1,429 articles…"), no answer text yet
     return text if _plain(text) not in ("", "…") else None
 
 

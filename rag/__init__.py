@@ -10,7 +10,7 @@ Nothing heavy is imported here: models, Chroma and LangChain load on first use.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .config import Settings
@@ -24,14 +24,28 @@ from .errors import (
     RagError,
     StoreError,
 )
-from .types import Answer, Article, Chunk, Citation, IngestReport, Passage, Trace
+from .types import (
+    Answer,
+    Article,
+    ArticleInfo,
+    ArticlePage,
+    Chunk,
+    Citation,
+    Deletion,
+    IngestReport,
+    Passage,
+    Trace,
+)
 
 __all__ = [
     "Answer",
     "Article",
+    "ArticleInfo",
+    "ArticlePage",
     "Chunk",
     "Citation",
     "ConfigError",
+    "Deletion",
     "IndexNotReadyError",
     "IngestReport",
     "LLMError",
@@ -44,12 +58,17 @@ __all__ = [
     "StoreError",
     "Trace",
     "answer",
+    "articles",
     "as_retriever",
+    "delete_article",
+    "find_passage",
     "get_article",
     "ingest",
+    "outlets",
     "retrieve",
     "stats",
     "stream",
+    "warm_up",
 ]
 
 
@@ -97,6 +116,70 @@ def get_article(doc_id: str, *, settings: Settings | None = None) -> Article:
     return _pipeline(settings).index.get_article(doc_id)  # type: ignore[no-any-return]
 
 
+def outlets(*, settings: Settings | None = None) -> list[str]:
+    """Every outlet in the index, sorted; empty when nothing is indexed yet."""
+    try:
+        return sorted(_pipeline(settings).retriever.sources())
+    except IndexNotReadyError:
+        return []
+
+
+def articles(
+    query: str = "",
+    *,
+    page: int = 1,
+    page_size: int = 20,
+    source: str | list[str] | None = None,
+    settings: Settings | None = None,
+) -> ArticlePage:
+    """One page of the indexed articles, newest first, with passage counts and origins.
+
+    >>> rag.articles("missile", page=1, page_size=20).items[0].title
+    """
+    from .library import list_articles
+
+    return list_articles(
+        _pipeline(settings).index, query, page=page, page_size=page_size, source=source
+    )
+
+
+def delete_article(doc_id: str, *, settings: Settings | None = None) -> Deletion:
+    """Remove an article from the index (vectors, lexical index and sync manifest).
+
+    An upload saved by the web UI that holds only this article is deleted too; any other
+    file it came from is kept, and ``Deletion.returns_on_sync`` says the next sync of its
+    folder will bring the article back.
+    """
+    from .library import delete_article as delete
+
+    p = _pipeline(settings)
+    result = delete(p.index, doc_id)
+    p.retriever.lexical.invalidate()
+    return result
+
+
+def find_passage(citation: Citation, passages: Sequence[Passage]) -> Passage | None:
+    """The retrieved passage a citation quotes: by chunk id, else the one holding its offsets."""
+    for p in passages:
+        if citation.chunk_id and p.chunk_id == citation.chunk_id:
+            return p
+    for p in passages:
+        if p.doc_id == citation.doc_id and p.start <= citation.start and citation.end <= p.end:
+            return p
+    return None
+
+
+def warm_up(*, settings: Settings | None = None, question: str = "How far did it fly?") -> None:
+    """Load the models and the index now (blocking), so the first real question is fast.
+
+    Failures are left for the first question to report.
+    """
+    import contextlib
+
+    with contextlib.suppress(RagError):
+        answer(question, settings=settings)
+
+
 def stats(*, settings: Settings | None = None) -> dict[str, Any]:
     """Articles, chunks, index location, embedding model and last sync time."""
     return _pipeline(settings).index.stats()  # type: ignore[no-any-return]
@@ -129,10 +212,14 @@ def stream(
     filters: dict[str, Any] | None = None,
     answerer: str | None = None,
     settings: Settings | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Iterator[str | Answer]:
-    """Yield the answer's text as it is produced, then the full :class:`Answer`."""
+    """Yield the answer's text as it is produced, then the full :class:`Answer`.
+
+    ``progress`` is called with a short description of each stage ("Reading 6 passages…").
+    """
     return _pipeline(settings).stream(  # type: ignore[no-any-return]
-        question, history, k=k, filters=filters, answerer=answerer
+        question, history, k=k, filters=filters, answerer=answerer, progress=progress
     )
 
 

@@ -128,18 +128,9 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import importlib.util
+    from .ui import main as serve
 
-    from .config import project_root
-
-    # ui.py lives at the repository root, next to the package, not inside it.
-    path = project_root() / "ui.py"
-    spec = importlib.util.spec_from_file_location("ui", path)
-    if spec is None or spec.loader is None or not path.is_file():
-        raise RagError(f"no web UI at {path}: run `rag serve` from the source checkout")
-    ui = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ui)
-    return int(ui.main(_settings(args)))
+    return int(serve(_settings(args)))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -149,6 +149,7 @@ class LexicalIndex:
         sources: list[str] | None = None,
         since: int = 0,
         until: int = 0,
+        doc_ids: list[str] | None = None,
     ) -> list[tuple[str, float]]:
         """(chunk id, BM25 score) of the best ``k`` chunks matching the filters."""
         import bm25s
@@ -161,8 +162,11 @@ class LexicalIndex:
         if not any(len(t) for t in tokens.ids):
             return []
         mask = None
-        if sources or since or until:
+        if sources or since or until or doc_ids:
             keep = np.ones(len(built.ids), dtype=bool)
+            if doc_ids:
+                wanted = set(doc_ids)
+                keep &= np.array([cid.rsplit(":", 1)[0] in wanted for cid in built.ids])
             if sources:
                 keep &= np.isin(built.sources, np.array(sources, dtype=object))
             if since:

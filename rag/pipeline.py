@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +124,7 @@ class Pipeline:
         k: int | None = None,
         filters: Filters | None = None,
         answerer: str | None = None,
+        progress: Callable[[str], None] | None = None,
     ) -> Iterator[str | Answer]:
         question = clean_question(question)
         vague = None if normalize_history(history) else unresolved_reference(question)
@@ -151,6 +152,8 @@ class Pipeline:
         analysis = analyze(question, self.retriever.sources())
         main = len(passages)
         passages = self._evidence(analysis, passages, filters)
+        if progress is not None:  # the UI shows the stage while the answerer works
+            progress(f"Reading {len(passages)} passage{'' if len(passages) == 1 else 's'}…")
         yield from self.answerer(answerer).generate(question, query, passages, analysis, main)
 
     def _evidence(

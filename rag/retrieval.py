@@ -68,6 +68,24 @@ def _near_duplicate(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]
     return len(a & b) / min(len(a), len(b)) >= 0.8
 
 
+def _doc_ids(filters: Filters | None) -> list[str]:
+    """The ``doc_id`` filter (one id or a list: "ask only these articles"), checked."""
+    wanted = (filters or {}).get("doc_id") if isinstance(filters, Mapping) else None
+    if not wanted:
+        return []
+    ids = [wanted] if isinstance(wanted, str) else wanted
+    if not isinstance(ids, list | tuple) or not all(isinstance(i, str) and i for i in ids):
+        raise QuestionError(f"filter doc_id={wanted!r}: give an article id or a list of them")
+    return list(dict.fromkeys(ids))
+
+
+def _with_docs(where: dict[str, Any] | None, docs: list[str]) -> dict[str, Any] | None:
+    if not docs:
+        return where
+    clause = {"doc_id": {"$in": docs}}
+    return clause if where is None else {"$and": [*where.get("$and", [where]), clause]}
+
+
 class Retriever:
     """Finds the passages that best match a query."""
 
@@ -92,9 +110,11 @@ class Retriever:
             return [], 0, 0
         if not isinstance(filters, Mapping):
             raise QuestionError(f"filters={filters!r}: give a dict with source, since or until")
-        unknown = set(filters) - {"source", "since", "until"}
+        unknown = set(filters) - {"source", "since", "until", "doc_id"}
         if unknown:
-            raise QuestionError(f"unknown filter(s) {sorted(unknown)}; use source, since, until")
+            raise QuestionError(
+                f"unknown filter(s) {sorted(unknown)}; use source, since, until, doc_id"
+            )
         sources: list[str] = []
         wanted = filters.get("source")
         names_ok = isinstance(wanted, list | tuple) and all(isinstance(n, str) for n in wanted)
@@ -140,17 +160,18 @@ class Retriever:
             raise QuestionError(f"k={k!r}: ask for a whole number of passages, at least 1")
         gen = self.index.active_generation()
         sources, since, until = self._filters(gen, filters)
+        docs = _doc_ids(filters)
         pool = max(k * 3, 30)
         vector = self.index.embedder.encode([query])[0]
 
         dense: list[Passage] = []
         if mode in ("hybrid", "dense"):
             dense = self.index.store.query(
-                gen, vector.tolist(), pool, self._where(sources, since, until)
+                gen, vector.tolist(), pool, _with_docs(self._where(sources, since, until), docs)
             )
         lexical: list[tuple[str, float]] = []
         if mode in ("hybrid", "lexical"):
-            lexical = self.lexical.search(gen, query, pool, sources, since, until)
+            lexical = self.lexical.search(gen, query, pool, sources, since, until, docs)
 
         fused: dict[str, float] = {}
         for ranking in ([p.chunk_id for p in dense], [cid for cid, _ in lexical]):

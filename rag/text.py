@@ -26,6 +26,7 @@ _MARKER_WITH_SPACE = re.compile(r"\s*" + MARKER_TEXT)
 CLOSERS = ".!?\"'”’)"
 # A line ending in one of these introduces what follows ("Key points:"): no heading.
 INTRODUCERS = ":;"
+_STOPS = ".!?…"
 
 
 def strip_markers(text: str) -> str:
@@ -34,10 +35,11 @@ def strip_markers(text: str) -> str:
 
 
 def with_marker(sentence: str, n: int | Sequence[int]) -> str:
-    """Put the marker(s) before the closing punctuation: 'It flew 1,100 km [1].'"""
+    """Put the marker(s) before the final stop, outside quotes and brackets: 'It flew 1,100 km
+    [1].', 'It fired (5) [1].', 'He said “we go.” [1]' (never 'fired (5 [1])')."""
     marks = "".join(f"[{i}]" for i in ([n] if isinstance(n, int) else n))
     end = len(sentence)
-    while end and sentence[end - 1] in CLOSERS:
+    while end and sentence[end - 1] in _STOPS:
         end -= 1
     if end == 0:
         return f"{sentence} {marks}"
@@ -409,7 +411,8 @@ def refusal_text(passages: Sequence[Passage], missing: Sequence[str] = ()) -> st
             titles.append(label)
     text = NO_ANSWER
     if missing:
-        text = f"The articles don't mention {', '.join(missing)}, so I can't answer this from them."
+        named = ", ".join(f"“{m}”" for m in missing)
+        text = f"The articles don't mention {named}, so I can't answer this from them."
     if titles:
         listing = "; ".join(f"“{t}”" for t in titles[:3])
         text += f" The closest topics they do cover: {listing}."

@@ -202,6 +202,53 @@ class IngestReport:
         return dict(_jsonable(asdict(self)))
 
 
+@dataclass(frozen=True)
+class ArticleInfo:
+    """An indexed article as the library lists it (no text): ``passages`` chunks, and
+    ``origins`` the files it came from (``upload: name`` for the web UI's uploads)."""
+
+    doc_id: str
+    title: str
+    source: str
+    published: dt.date | None
+    url: str
+    passages: int
+    origins: tuple[str, ...] = ()
+    uploaded: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(_jsonable(asdict(self)))
+
+
+@dataclass(frozen=True)
+class ArticlePage:
+    """One page of :func:`rag.articles`: ``total`` articles match, ``pages`` pages of them."""
+
+    items: tuple[ArticleInfo, ...]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """What :func:`rag.delete_article` did. ``removed_files`` are uploads deleted with the
+    article; ``kept_files`` still exist, so the next sync of their folder brings it back."""
+
+    doc_id: str
+    title: str
+    removed_files: tuple[str, ...] = ()
+    kept_files: tuple[str, ...] = ()
+
+    @property
+    def returns_on_sync(self) -> bool:
+        return bool(self.kept_files)
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}

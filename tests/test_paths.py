@@ -11,7 +11,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import REPO
 from test_index import consistency, populate, write_article
 
 import rag
@@ -20,9 +19,8 @@ from rag.config import Settings
 from rag.errors import ConfigError, LoadError
 from rag.index import Index, expand_paths
 from rag.loaders import load_file
-
-sys.path.insert(0, str(REPO))
-import ui
+from rag.ui.library import Library
+from rag.uploads import save_upload
 
 # -- item 3: one path or a list, as a string or a Path -------------------------------------------
 
@@ -206,12 +204,12 @@ def test_uploads_with_the_same_name_never_replace_each_other(tmp_path: Path) -> 
     for n, name in enumerate(["../x.txt", "x.txt", ".../x.txt"]):
         source = tmp_path / f"src{n}.txt"
         source.write_text(f"Story {n}\nBody number {n}.\n", encoding="utf-8")
-        texts[ui.save_upload(source, name, folder, max_mb=1).name] = source.read_text()
+        texts[save_upload(source, name, folder, max_mb=1).name] = source.read_text()
     assert sorted(texts) == ["x-2.txt", "x-3.txt", "x.txt"]
     for name, text in texts.items():
         assert (folder / name).read_text() == text
     # The same file uploaded again keeps its name: nothing new is stored.
-    again = ui.save_upload(tmp_path / "src0.txt", "x.txt", folder, max_mb=1)
+    again = save_upload(tmp_path / "src0.txt", "x.txt", folder, max_mb=1)
     assert again.name == "x.txt" and len(list(folder.iterdir())) == 3
 
 
@@ -219,18 +217,18 @@ def test_uploads_with_the_same_name_never_replace_each_other(tmp_path: Path) -> 
 def test_upload_names_in_any_script_are_kept(tmp_path: Path, name: str) -> None:
     source = tmp_path / "src.txt"
     source.write_text("Title\nBody.\n", encoding="utf-8")
-    saved = ui.save_upload(source, name, tmp_path / "uploads", max_mb=1)
+    saved = save_upload(source, name, tmp_path / "uploads", max_mb=1)
     assert saved.name == name
 
 
 def test_two_uploads_of_one_name_through_the_handler_keep_both_articles(
     settings: Settings, tmp_path: Path
 ) -> None:
-    handlers = ui.Handlers(settings)
+    handlers = Library(settings)
     first, second = tmp_path / "one", tmp_path / "two"
     write_article(first, "x.txt", "Harbour bridge reopens", "The bridge reopened on Monday.")
     write_article(second, "x.txt", "Orchard harvest", "Growers picked a record crop.")
     handlers.upload([str(first / "x.txt")], progress=lambda *a, **k: None)
     _, _, html, _ = handlers.upload([str(second / "x.txt")], progress=lambda *a, **k: None)
-    assert "saved as <code>x-2.txt</code>" in html and "1 added" in html
+    assert "saved as <code>x-2.txt</code>" in html and "1 article added" in html
     assert consistency(Index(settings))[0] == 2

@@ -1,4 +1,5 @@
-"""The web UI: its /answer API, per-session chats, uploads and escaping, against a real ui.py."""
+"""The web UI: its /answer API, per-session chats, uploads, rendering and escaping, against a
+real ``python ui.py`` (which starts rag.ui)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,11 @@ import pytest
 from conftest import CORPUS, REPO
 
 import rag
+from rag import uploads
 from rag.config import Settings
 from rag.types import PartTrace
-
-# ui.py is a script at the repository root, not part of the installed package.
-sys.path.insert(0, str(REPO))
-import ui
+from rag.ui import app as ui_app
+from rag.ui import panels, render
 
 QUESTION = "Why was the launch's timing notable?"
 TIMING = "just weeks before a major political transition in the United States"
@@ -117,14 +117,14 @@ def client(server: Server) -> Any:
 
 def chat(session: Any, question: str, history: list[Any], **options: Any) -> list[dict[str, Any]]:
     """Ask through the chat endpoint the page uses; the updated chat messages."""
-    _, messages = session.predict(
+    messages = session.predict(
         question,
         history,
         options.get("k", 6),
         options.get("answerer", "extractive"),
         options.get("sources", []),
-        options.get("since"),
-        options.get("until"),
+        options.get("since") or "",
+        options.get("until") or "",
         api_name="/chat",
     )
     return list(messages)
@@ -229,7 +229,7 @@ def test_upload_names_cannot_leave_the_uploads_folder(tmp_path: Path, name: str)
     source = tmp_path / "article.txt"
     source.write_text("A title\nSome text.\n", encoding="utf-8")
     folder = tmp_path / "corpus" / "uploads"
-    saved = ui.save_upload(source, name, folder, max_mb=1)
+    saved = uploads.save_upload(source, name, folder, max_mb=1)
     assert saved.parent == folder.resolve()
     assert saved.name == "x.txt"
     assert not (tmp_path / "x.txt").exists()
@@ -246,22 +246,22 @@ def test_upload_names_cannot_leave_the_uploads_folder(tmp_path: Path, name: str)
     ],
 )
 def test_upload_names_are_made_safe(name: str, expected: str) -> None:
-    assert ui.safe_filename(name) == expected
+    assert uploads.safe_filename(name) == expected
 
 
 def test_uploads_over_the_size_limit_or_of_other_types_are_refused(tmp_path: Path) -> None:
     big = tmp_path / "big.txt"
     big.write_bytes(b"x" * (2 * 1024 * 1024))
     folder = tmp_path / "uploads"
-    with pytest.raises(ui.UploadError, match="1 MB limit"):
-        ui.save_upload(big, "big.txt", folder, max_mb=1)
-    with pytest.raises(ui.UploadError, match="unsupported file type"):
-        ui.save_upload(big, "tool.exe", folder, max_mb=5)
+    with pytest.raises(uploads.UploadError, match="1 MB limit"):
+        uploads.save_upload(big, "big.txt", folder, max_mb=1)
+    with pytest.raises(uploads.UploadError, match="unsupported file type"):
+        uploads.save_upload(big, "tool.exe", folder, max_mb=5)
     assert not folder.exists() or not any(folder.iterdir())
 
 
 def test_uploads_go_under_the_corpus_folder(settings: Settings) -> None:
-    assert ui.uploads_dir(settings) == settings.corpus_dir / "uploads"
+    assert uploads.uploads_dir(settings) == settings.corpus_dir / "uploads"
 
 
 # -- rendering ----------------------------------------------------------------------------------
@@ -300,18 +300,22 @@ def hostile_answer() -> rag.Answer:
 
 
 def test_article_html_and_links_are_shown_as_text() -> None:
-    page = ui.answer_html(hostile_answer(), turn=3)
+    page = render.answer_html(hostile_answer(), turn=3)
     assert "<script" not in page and "<img" not in page and "<b>" not in page
     assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in page
     assert "javascript:" not in page.replace("(javascript:window.__xss=1)", "")
     assert 'href="javascript' not in page
-    assert '<a class="marker" href="#src-3-1">[1]</a>' in page
-    assert '<div class="src-card" id="src-3-1">' in page
+    assert '<a class="marker" href="#src-3-1" title="' in page and ">[1]</a>" in page
+    assert '<span class="quote-head" id="src-3-1">' in page
+    assert 'class="copy-text"' in page  # the plain text Copy gives, escaped too
+    assert "<script" not in render.answer_plaintext(hostile_answer()).replace(
+        "<script>window.__xss=1</script>", ""
+    )
 
 
 def test_quote_is_highlighted_inside_its_passage() -> None:
     answer = hostile_answer()
-    html = ui.highlighted_passage(answer.citations[0], answer.passages[0])
+    html = render.highlighted_passage(answer.citations[0], answer.passages[0])
     before, rest = html.split('<mark class="quote">', 1)
     quoted, after = rest.split("</mark>", 1)
     assert before.startswith("Before [click]") and after == " After."
@@ -319,20 +323,20 @@ def test_quote_is_highlighted_inside_its_passage() -> None:
 
 
 def test_only_http_links_are_links() -> None:
-    assert ui.safe_url("https://example.com/a?b=1") == "https://example.com/a?b=1"
+    assert render.safe_url("https://example.com/a?b=1") == "https://example.com/a?b=1"
     for url in ("javascript:alert(1)", "data:text/html,x", "//example.com", "ftp://x", ""):
-        assert ui.safe_url(url) is None
+        assert render.safe_url(url) is None
 
 
 def test_refusals_look_different() -> None:
     refused = rag.Answer(text="The articles don't cover <this>.", refused=True)
-    page = ui.answer_html(refused, turn=1)
-    assert page.startswith('<div class="refusal">') and "&lt;this&gt;" in page
+    page = render.answer_html(refused, turn=1)
+    assert page.startswith('<div class="refusal" id="answer-1">') and "&lt;this&gt;" in page
     assert 'class="src-card"' not in page
 
 
 def test_errors_render_as_messages() -> None:
-    page = ui.error_html(rag.IndexNotReadyError("no articles <yet>: run `rag ingest`"))
+    page = render.error_html(rag.IndexNotReadyError("no articles <yet>: run `rag ingest`"))
     assert 'class="error-note"' in page and "&lt;yet&gt;" in page
 
 
@@ -341,25 +345,25 @@ def test_errors_render_as_messages() -> None:
 
 def test_listens_on_localhost_by_default() -> None:
     assert Settings.from_env().host == "127.0.0.1"
-    assert ui.bind_warning("127.0.0.1", "") is None
+    assert ui_app.bind_warning("127.0.0.1", "") is None
 
 
 def test_binding_elsewhere_without_auth_prints_a_warning(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     launched: list[Settings] = []
-    monkeypatch.setattr(ui, "build_app", lambda settings: object())
-    monkeypatch.setattr(ui, "warm_up", lambda settings: None)
-    monkeypatch.setattr(ui, "launch", lambda app, settings: launched.append(settings))
+    monkeypatch.setattr(ui_app, "build_app", lambda settings: object())
+    monkeypatch.setattr(ui_app, "warm_up", lambda settings: None)
+    monkeypatch.setattr(ui_app, "launch", lambda app, settings: launched.append(settings))
     settings = Settings.from_env(index_dir=tmp_path, host="0.0.0.0")
-    assert ui.main(settings) == 0
+    assert ui_app.main(settings) == 0
     assert "RAG_AUTH=user:password" in capsys.readouterr().err
     assert launched[0].host == "0.0.0.0"
 
-    assert ui.main(settings.replace(auth="ann:secret")) == 0
+    assert ui_app.main(settings.replace(auth="ann:secret")) == 0
     assert "warning" not in capsys.readouterr().err
-    assert ui.parse_auth("ann:secret") == ("ann", "secret")
-    assert ui.main(settings.replace(auth="no-colon")) == 2
+    assert ui_app.parse_auth("ann:secret") == ("ann", "secret")
+    assert ui_app.main(settings.replace(auth="no-colon")) == 2
 
 
 def test_why_shows_the_trace_escaped() -> None:
@@ -372,8 +376,208 @@ def test_why_shows_the_trace_escaped() -> None:
             PartTrace("y", ("Ledger",), -9.0, False),
         ),
     )
-    shown = ui.why_html(trace)
+    shown = render.why_html(trace)
     assert "0.61" in shown and "0.40" in shown and "partly answered" in shown
     assert "&lt;b&gt;Gazette&lt;/b&gt;: supported" in shown and "<b>" not in shown
     assert "Ledger: not covered" in shown
-    assert ui.why_html(rag.Trace()) == ""
+    assert render.why_html(rag.Trace()) == ""
+
+
+# -- what the numbered UI problems became --------------------------------------------------------
+
+
+def two_quotes_of_one_article() -> rag.Answer:
+    base = hostile_answer()
+    c1, p = base.citations[0], base.passages[0]
+    c2 = rag.Citation(
+        n=2,
+        doc_id="d1",
+        title=c1.title,
+        source=c1.source,
+        published=c1.published,
+        url="https://example.com/a",
+        quote="Before",
+        start=100,
+        end=106,
+        score=0.2,
+        chunk_id="d1:0",
+    )
+    return rag.Answer(text=f"{c1.quote} [1] Before [2].", citations=(c1, c2), passages=(p,))
+
+
+def test_one_card_per_article_with_each_quote_reachable() -> None:
+    page = render.answer_html(two_quotes_of_one_article(), turn=2)
+    assert page.count('class="src-card"') == 1 and "1 source<" in page
+    assert 'id="src-2-1"' in page and 'id="src-2-2"' in page
+    assert 'href="#src-2-1"' in page and 'href="#src-2-2"' in page
+    assert 'href="#answer-2"' in page and 'id="answer-2"' in page  # back to the answer
+    assert page.count('class="relevance"') == 2 and 'title="relevance 0.20' in page
+    # The second quote's passage is the same passage: it is not shown twice.
+    assert page.count("After.") == 1 and page.count('<mark class="quote">') == 2
+
+
+def test_copy_text_is_plain_with_numbered_sources() -> None:
+    text = render.answer_plaintext(two_quotes_of_one_article())
+    lines = text.splitlines()
+    assert lines[2] == "Sources:"
+    assert lines[3] == '[1] <img src=x onerror="alert(1)">Title (<b>Outlet</b>, 2024-01-06)'
+    assert "https://example.com/a" in text and "javascript:" not in text.split("Sources:")[1]
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("2024-06-01", "2024-06-01"),
+        ("06/01/2024", "2024-01-06"),  # day first, as the articles' bylines are read
+        ("1 June 2024", "2024-06-01"),
+        ("June 1, 2024", "2024-06-01"),
+        ("", ""),
+    ],
+)
+def test_dates_typed_in_common_formats(typed: str, expected: str) -> None:
+    assert panels.parse_day(typed, "From") == (expected, "")
+
+
+def test_a_date_that_is_not_one_is_an_error_and_no_filter() -> None:
+    from rag.ui.handlers import build_filters
+
+    value, error = panels.parse_day("2024-13-45", "From")
+    assert value == "" and "is not a date" in error
+    import gradio as gr
+
+    with pytest.raises(gr.Error, match="not a date"):
+        build_filters([], "2024-13-45", "")
+    assert build_filters([], "", "06/01/2024", ["d1"]) == {"until": "2024-01-06", "doc_id": ["d1"]}
+    chips = panels.filter_chips({"until": "2024-01-06", "doc_id": ["d1"]}, {"d1": "<b>T</b>"})
+    assert "until 6 Jan 2024" in chips and "only 1 article" in chips and "<b>" not in chips
+
+
+def test_counts_and_times_read_as_words() -> None:
+    now = dt.datetime(2024, 1, 6, 12, 0, tzinfo=dt.UTC)
+    assert render.plural(1, "article") == "1 article"
+    assert render.plural(1429, "article") == "1,429 articles"
+    assert panels.ago(now - dt.timedelta(minutes=5), now) == "5 min ago"
+    assert panels.ago(now - dt.timedelta(days=1), now) == "1 day ago"
+    status = panels.status_html(
+        {"articles": 1, "chunks": 9, "last_sync": "2024-01-06T11:55:00+00:00"}
+    )
+    assert "<b>1 article</b>" in status and "<b>9 passages</b>" in status
+    assert 'title="2024-01-06 11:55:00 UTC"' in status
+
+
+def test_markers_stay_outside_brackets_and_quotes() -> None:
+    from rag.text import refusal_text, with_marker
+
+    assert with_marker("It flew 1,100 km.", 1) == "It flew 1,100 km [1]."
+    assert with_marker("It fired five missiles (5).", 1) == "It fired five missiles (5) [1]."
+    assert with_marker("He said “we will go.”", 2) == "He said “we will go.” [2]"
+    assert refusal_text([], ["World Cup"]).startswith("The articles don't mention “World Cup”,")
+
+
+def test_an_answer_shows_its_stages_then_its_sources(seed_settings: Settings) -> None:
+    from rag.ui.handlers import Handlers
+
+    h = Handlers(seed_settings)
+    shown = [
+        chat[-1]["content"]
+        for chat, _ in h.respond(QUESTION, [], [], 6, "extractive", [], "", "", [], None)
+    ]
+    assert "Searching 1 article…" in shown[0]
+    assert any("Reading" in s and "passages…" in s for s in shown[1:-1]), shown
+    assert 'class="src-card"' in shown[-1] and TIMING in shown[-1]
+    # Stop leaves a note instead of a spinner; edit takes the last question back.
+    chat = [{"role": "user", "content": "q"}, {"role": "assistant", "content": shown[0]}]
+    assert "Stopped" in h.stopped(chat)[-1]["content"]
+    question, rest, turns = h.edit_last(
+        [
+            {"role": "user", "content": render.user_html("It's <here>")},
+            {"role": "assistant", "content": "a"},
+        ],
+        [("It's <here>", "a")],
+    )
+    assert question == "It's <here>" and rest == [] and turns == []
+
+
+# -- packaging ----------------------------------------------------------------------------------
+
+
+def test_rag_serve_starts_the_app_from_the_package(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import rag.ui
+    from rag.cli import main as cli
+
+    started: list[Settings] = []
+    monkeypatch.setattr(rag.ui, "main", lambda settings: started.append(settings) or 0)
+    assert cli(["--index", str(tmp_path / "idx"), "serve"]) == 0
+    assert started[0].index_dir == tmp_path / "idx"
+    # ui.py at the repository root is only a starter for rag.ui.
+    assert "from rag.ui import main" in (REPO / "ui.py").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_the_ui_and_its_assets(tmp_path: Path) -> None:
+    import zipfile
+
+    # Built from a copy, so the build leaves nothing in the checkout.
+    src = tmp_path / "src"
+    shutil.copytree(REPO / "rag", src / "rag", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, src / name)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = tmp_path.glob("rag_news-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in (
+        "rag/ui/app.py",
+        "rag/ui/render.py",
+        "rag/ui/handlers.py",
+        "rag/ui/assets/ui.css",
+        "rag/ui/assets/ui.js",
+        "rag/library.py",
+        "rag/uploads.py",
+    ):
+        assert name in names, name
+
+
+def test_library_and_article_view_show_article_text_as_text() -> None:
+    info = rag.ArticleInfo(
+        doc_id='d"1',
+        title="<img src=x onerror=alert(1)>",
+        source="<b>O</b>",
+        published=dt.date(2024, 1, 6),
+        url="javascript:alert(1)",
+        passages=3,
+        origins=("upload: <x>.txt",),
+        uploaded=True,
+    )
+    table = panels.library_html(rag.ArticlePage((info,), 31, 2, 15), selected=['d"1'])
+    assert "<img" not in table and "<b>" not in table and "&lt;x&gt;.txt" in table
+    assert 'value="d&quot;1" checked' in table and "16–16 of 31 articles · page 2 of 3" in table
+    text = "Intro. <script>x()</script> is quoted. And [y](javascript:z) too."
+    article = rag.Article("d1", text, title="<i>T</i>", url="javascript:alert(1)")
+    a, b = text.index("<script>"), text.index(" is quoted")
+    c = text.index("[y]")
+    view = panels.article_html(article, [(a, b), (c, c + 3)], active=1)
+    assert (
+        "<script" not in view
+        and "<i>" not in view
+        and "javascript:" not in view.replace("(javascript:z)", "")
+    )
+    assert '<mark class="cited">&lt;script&gt;x()&lt;/script&gt;</mark>' in view
+    assert '<mark class="cited active">[y]</mark>' in view and "2 cited quotes" in view
