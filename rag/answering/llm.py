@@ -195,6 +195,12 @@ class LLMAnswerer:
             for e in evidence
         ]
         yes_no = decision.trace.kind == "yes_no"
+        # The quotes are shown at once; the synthesis streams below them (a local model
+        # takes seconds) and the final Answer holds it, the quotes in its citations.
+        quotes = "".join(
+            p for p in self.judge.render(decision, query, passages) if isinstance(p, str)
+        )
+        yield quotes + "\n\n"
         raw: list[str] = []
         yield from _hold_back_decline(self._stream(evidence_messages(question, rows, yes_no), raw))
         reply = THINKING.sub("", "".join(raw)).strip()
@@ -209,11 +215,10 @@ class LLMAnswerer:
             # answer (after its yes or no, which the quotes then have to bear out).
             if said:
                 decision = replace(decision, opening=f"{said.capitalize()}.")
-            for item in self.judge.render(decision, query, passages):
-                if isinstance(item, Answer):
-                    yield replace(item, answerer=self.name)
-                elif not raw:
-                    yield item
+            final = [
+                a for a in self.judge.render(decision, query, passages) if isinstance(a, Answer)
+            ]
+            yield replace(final[-1], answerer=self.name)
             return
         text, citations, flagged = compose(checked, evidence, self.settings.llm_drop_unsupported)
         yield Answer(
