@@ -55,7 +55,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_ui(tmp: Path, seed: Settings, timeout: float = 120.0) -> Server:
+def start_ui(
+    tmp: Path, seed: Settings, timeout: float = 120.0, env_extra: dict[str, str] | None = None
+) -> Server:
     """Start ui.py on a copy of the seed index and corpus, so nothing in the repo is written."""
     corpus, index = tmp / "corpus", tmp / "index"
     shutil.copytree(CORPUS, corpus)
@@ -70,6 +72,7 @@ def start_ui(tmp: Path, seed: Settings, timeout: float = 120.0) -> Server:
         ANONYMIZED_TELEMETRY="False",
         GRADIO_ANALYTICS_ENABLED="False",
     )
+    env.update(env_extra or {})
     log = tmp / "ui.log"
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -581,3 +584,13 @@ def test_library_and_article_view_show_article_text_as_text() -> None:
     )
     assert '<mark class="cited">&lt;script&gt;x()&lt;/script&gt;</mark>' in view
     assert '<mark class="cited active">[y]</mark>' in view and "2 cited quotes" in view
+
+
+def test_answerer_choices_come_from_the_registry(seed_settings: Settings) -> None:
+    from rag.protocols import answerers
+    from rag.ui.app import answerer_choices
+
+    names = [name for _, name in answerer_choices(seed_settings)]
+    assert names == answerers.names() and {"extractive", "llm"} <= set(names)
+    local = dict((n, label) for label, n in answerer_choices(seed_settings.replace(llm="local")))
+    assert local["llm"] == "LLM (bundled local model)"

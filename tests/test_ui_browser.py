@@ -493,3 +493,36 @@ def test_a_phone_shows_the_question_box_and_settings_without_scrolling(
     marker.tap()
     page.wait_for_function("() => location.hash.startsWith('#src-1-')")
     page.context.close()
+
+
+def _local_llm_installed() -> bool:
+    from test_local_llm import _installed
+
+    return _installed()
+
+
+@pytest.mark.skipif(
+    not _local_llm_installed(), reason="the local LLM is not installed: run `make llm`"
+)
+def test_the_local_llm_answers_in_the_browser(
+    tmp_path_factory: pytest.TempPathFactory, seed_settings: Settings, browser: Any
+) -> None:
+    """With RAG_LLM=local the page streams the model's answer below the quotes and ends
+    with a cited synthesis whose sources are cards, as for the extractive answerer."""
+    from playwright.sync_api import expect
+
+    running = start_ui(
+        tmp_path_factory.mktemp("ui-llm"),
+        seed_settings,
+        env_extra={"RAG_LLM": "local", "RAG_LLM_MAX_TOKENS": "60"},
+    )
+    try:
+        page = open_page(browser, running)
+        ask(page, QUESTION)
+        answer = wait_for_answers(page, 1, 240_000)
+        expect(answer.locator(".src-card").first).to_be_visible()
+        expect(answer.locator("a.marker").first).to_be_visible()
+        expect(answer.locator(".refusal")).to_have_count(0)
+        page.context.close()
+    finally:
+        stop_ui(running)

@@ -40,7 +40,22 @@ CHAT_CONCURRENCY = 16
 API_CONCURRENCY = 8
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-ANSWERERS = [("Extractive (quotes the articles, offline)", "extractive"), ("LLM", "llm")]
+# How the registered answerers are labelled (others by their name).
+LABELS = {"extractive": "Extractive (quotes the articles, offline)", "llm": "LLM"}
+
+
+def answerer_choices(settings: Settings) -> list[tuple[str, str]]:
+    """(label, name) of every registered answerer; the LLM's label names its model."""
+    from ..protocols import answerers
+
+    labels = dict(LABELS)
+    if settings.llm:
+        labels["llm"] = (
+            f"LLM ({'bundled local model' if settings.llm == 'local' else settings.llm})"
+        )
+    return [(labels.get(name, name), name) for name in answerers.names()]
+
+
 DATE_HINT = "e.g. 2024-06-01, 01/06/2024 (day first) or 1 June 2024"
 
 
@@ -149,7 +164,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                     with gr.Accordion("Settings", open=False, elem_id="settings"):
                         k = gr.Slider(1, 20, value=settings.k, step=1, label="Passages to retrieve")
                         answerer = gr.Radio(
-                            ANSWERERS,
+                            answerer_choices(settings),
                             value=settings.answerer if llm_ready else "extractive",
                             label="Answerer",
                             interactive=llm_ready,

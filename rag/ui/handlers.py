@@ -120,7 +120,8 @@ class Handlers:
         return {
             "k": int(k) if k else None,
             # The radio is locked without RAG_LLM, but a crafted request could still ask.
-            "answerer": answerer if answerer == "llm" and self.settings.llm else "extractive",
+            # The LLM only when one is set; any other registered answerer as chosen.
+            "answerer": "extractive" if answerer == "llm" and not self.settings.llm else answerer,
             "filters": build_filters(sources, since, until, docs),
         }
 
