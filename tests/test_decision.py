@@ -99,6 +99,13 @@ def test_question_kinds() -> None:
     assert kind_of("What is the article about?")[0] == "summary"
     assert kind_of("Why was the timing notable?")[0] == "explain"
     assert kind_of("Did both outlets report the vote?")[0] == "yes_no"
+    # A yes/no question behind a leading clause is still one.
+    assert kind_of("Between the Gazette's report and the Ledger's, is there consistency?") == (
+        "yes_no",
+        "",
+    )
+    assert kind_of("After the Gazette reported the vote, did the Ledger report it?")[0] == "yes_no"
+    assert kind_of("After the vote, what happened at the port?")[0] != "yes_no"
     # A preposition before the wh-phrase asks the same thing.
     assert kind_of("On what date does the strike end?") == ("entity", "what date")
     assert kind_of("In which city did the ships wait?") == ("entity", "which")

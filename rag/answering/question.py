@@ -29,6 +29,14 @@ _YES_NO = re.compile(
     r"should)\b",
     re.IGNORECASE,
 )
+# "Between the report from A and the one from B, is there ...?", "After A reported X, did B
+# ...?": a yes/no question behind a leading clause.
+_YES_NO_LATE = re.compile(
+    r"^\s*(?:between|after|before|following|considering|given|comparing|while|in|according to|"
+    r"based on)\b[^?]*?,\s*(?:and\s+)?(?:did|does|do|is|was|were|are|has|have|had|can|could|"
+    r"will|would|should)\b",
+    re.IGNORECASE,
+)
 _SUMMARY = re.compile(
     r"^\s*(?:please\s+)?(?:summari[sz]e|sum up|give (?:me )?(?:a |the )?(?:summary|gist|overview)"
     r"|what(?:'s| is| are)\s+(?:the|this|that|these)\s+(?:\w+\s+){0,4}?(?:article|story|report|"
@@ -126,7 +134,7 @@ def kind_of(question: str) -> tuple[str, str]:
         return "entity", " ".join(m.group("w").lower().split())
     if _EXPLAIN.search(question):
         return "explain", ""
-    if _YES_NO.search(question):
+    if _YES_NO.search(question) or _YES_NO_LATE.search(question):
         return "yes_no", ""
     return "other", ""
 
