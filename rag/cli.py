@@ -34,7 +34,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(f"check: {check.summary()}", file=sys.stderr)
         if not check.ok:
             return 1
-    report = index.ingest(args.paths or None, quiet=args.quiet)
+    if args.feeds:
+        from .feeds import FeedReader
+
+        report = FeedReader(index).sync_feeds()
+        if args.paths:
+            from .feeds import merge_reports
+
+            more = index.ingest(args.paths, quiet=args.quiet)
+            report = merge_reports([report, more], [], [], report.index_dir)
+    else:
+        report = index.ingest(args.paths or None, quiet=args.quiet)
     if not args.quiet:
         for path, reason in report.skipped:
             print(f"skipped {path}: {reason}", file=sys.stderr)
@@ -154,7 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "ingest", help="sync files or folders (default: the corpus folder) into the index"
     )
-    p.add_argument("paths", nargs="*", help="files or folders (.txt .md .html .json .jsonl .pdf)")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        help="files or folders (.txt .md .html .json .jsonl .pdf), http(s) URLs of feeds or "
+        "articles, or a .txt file listing URLs",
+    )
+    p.add_argument("--feeds", action="store_true", help="one pass over every subscription")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or skip list")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
@@ -187,7 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="the web UI (same as python ui.py; RAG_HOST, RAG_PORT)")
     p.set_defaults(func=cmd_serve)
 
+    from .cli_feeds import add_parsers as add_feed_parsers
     from .evaluate.cli import add_parser as add_eval_parser
+
+    add_feed_parsers(sub)
 
     add_eval_parser(sub)
     return parser

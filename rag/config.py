@@ -91,6 +91,27 @@ ENV: dict[str, tuple[str, str, str]] = {
         "50",
         "largest file `rag ingest` reads, in MB (larger ones are skipped and named)",
     ),
+    "fetch_timeout": ("RAG_FETCH_TIMEOUT", "20", "seconds before fetching a feed or page fails"),
+    "fetch_max_mb": ("RAG_FETCH_MAX_MB", "5", "largest feed or page fetched, in MB"),
+    "fetch_delay": ("RAG_FETCH_DELAY", "1", "seconds between two requests to the same host"),
+    "fetch_allow_private": (
+        "RAG_FETCH_ALLOW_PRIVATE",
+        "0",
+        "fetch URLs on private, loopback and link-local addresses (1/0; see Feeds and URLs)",
+    ),
+    "max_age_days": (
+        "RAG_MAX_AGE_DAYS",
+        "",
+        "an answer whose newest cited article is older than this many days (before the "
+        "question's as_of date, or today) says so (empty: only when older than a date range "
+        "the question names)",
+    ),
+    "recency": (
+        "RAG_RECENCY",
+        "0",
+        "weight of the recency prior that favours recent articles, 0-1 (0: none; questions "
+        "asking for the latest always prefer recent articles)",
+    ),
 }
 
 
@@ -120,6 +141,12 @@ class Settings:
     auth: str = ""
     upload_max_mb: float = 20.0
     max_file_mb: float = 50.0
+    fetch_timeout: float = 20.0
+    fetch_max_mb: float = 5.0
+    fetch_delay: float = 1.0
+    fetch_allow_private: bool = False
+    max_age_days: float | None = None
+    recency: float = 0.0
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -174,6 +201,13 @@ class Settings:
             )
         if self.max_file_mb <= 0:
             raise ConfigError(f"RAG_MAX_FILE_MB={self.max_file_mb}: use a positive number of MB")
+        if self.fetch_timeout <= 0 or self.fetch_max_mb <= 0 or self.fetch_delay < 0:
+            raise ConfigError(
+                "RAG_FETCH_TIMEOUT and RAG_FETCH_MAX_MB must be positive, RAG_FETCH_DELAY "
+                "not negative"
+            )
+        if not 0.0 <= self.recency <= 1.0:
+            raise ConfigError(f"RAG_RECENCY={self.recency}: use a weight from 0 to 1")
         if self.llm_timeout <= 0:
             raise ConfigError(
                 f"RAG_LLM_TIMEOUT={self.llm_timeout}: use a positive number of seconds"

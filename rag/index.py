@@ -246,8 +246,18 @@ class Index:
     def ingest(self, paths: PathsArg | None = None, *, quiet: bool = True) -> IngestReport:
         """Sync files and folders (default: the corpus folder) into the index.
 
-        ``paths`` is one file or folder (a string or a Path) or a list of them.
+        ``paths`` is one file or folder (a string or a Path) or a list of them; an
+        ``http(s)://`` URL (a feed or an article) or a file listing URLs is fetched
+        (``rag.feeds``) and what it gave is synced like a file.
         """
+        from .feeds import FeedReader, merge_reports, split_sources
+
+        urls, rest = split_sources(paths)
+        if urls:
+            reports = [FeedReader(self).ingest_urls(urls)]
+            if rest:
+                reports.append(self.ingest(rest, quiet=quiet))
+            return merge_reports(reports, [], [], self.store.location)
         roots = as_paths(paths, self.settings.corpus_dir)
         with _INGEST_LOCK:  # threads of one process (UI uploads) take turns
             return self._ingest(roots, quiet)
