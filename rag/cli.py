@@ -91,6 +91,11 @@ def cmd_stats(args: argparse.Namespace) -> int:
     }
     for key, label in labels.items():
         print(f"{label + ':':<17}{stats[key] if stats[key] != '' else 'never'}")
+    if stats.get("first_published"):
+        span = f"{stats['first_published']} to {stats['last_published']}"
+        print(f"{'published:':<17}{span}")
+        for month, count in stats["per_month"].items():
+            print(f"  {month}  {count:>6}  {'#' * max(1, round(40 * count / stats['articles']))}")
     return 0
 
 
@@ -105,6 +110,8 @@ def printable(text: str) -> str:
 
 def _print_answer(answer: Any) -> None:
     print(printable(answer.text))
+    if answer.trace.dates:
+        print(f"\n(dates: {answer.trace.dates})")
     if answer.citations:
         print()
         print("Sources:")
@@ -127,7 +134,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     }
     pipeline = get_pipeline(_settings(args))
     answer = pipeline.answer(
-        args.question, k=args.k, filters=filters or None, answerer=args.answerer
+        args.question, k=args.k, filters=filters or None, answerer=args.answerer, as_of=args.as_of
     )
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
@@ -194,6 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", help="only articles published on or after YYYY-MM-DD")
     p.add_argument("--until", help="only articles published on or before YYYY-MM-DD")
     p.add_argument("--answerer", choices=["extractive", "llm"], help="overrides RAG_ANSWERER")
+    p.add_argument(
+        "--as-of",
+        help="answer as on YYYY-MM-DD: only articles up to then; 'this week' resolved against it",
+    )
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("stats", help="articles, chunks, index path, model, last sync")

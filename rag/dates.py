@@ -227,3 +227,106 @@ def as_date(value: object) -> dt.date | None:
 
         raise QuestionError(f"as_of={value!r} is not a date; use YYYY-MM-DD")
     return day
+
+
+@dataclass(frozen=True)
+class When:
+    """What a question's time means for retrieval: the as-of day, the range its words name,
+    and whether it asks for the latest news."""
+
+    as_of: dt.date | None = None
+    range: DateRange | None = None
+    latest: bool = False
+    recency: float = 0.0  # weight of the prior favouring recent articles
+
+    def filters(self, filters: Any) -> dict[str, Any] | None:
+        """``filters`` with ``until`` no later than ``as_of`` (articles from the future of the
+        question are never evidence)."""
+        if self.as_of is None:
+            return dict(filters) if filters else None
+        out = dict(filters or {})
+        until = parse_date(out.get("until")) if out.get("until") else None
+        out["until"] = min(until, self.as_of) if until else self.as_of
+        return out
+
+    def boost(self, filters: Any) -> dict[str, Any] | None:
+        """The filters of the question's own range, searched besides the whole collection."""
+        if self.range is None:
+            return None
+        out = dict(self.filters(filters) or {})
+        since = parse_date(out.get("since")) if out.get("since") else None
+        until = parse_date(out.get("until")) if out.get("until") else None
+        lo = max(self.range.since, since) if since else self.range.since
+        hi = min(self.range.until, until) if until else self.range.until
+        if lo > hi:
+            return None
+        out["since"], out["until"] = lo, hi
+        return out
+
+    def prior(self, published: dt.date | None, newest: dt.date | None = None) -> float:
+        """A multiplier >= 1 for a passage's fused score: newer articles a little higher.
+
+        Age counts from ``as_of``, else from ``newest`` (the newest candidate), so "latest"
+        means the latest the collection has."""
+        weight = 1.0 if self.latest else self.recency
+        if weight <= 0 or published is None:
+            return 1.0
+        age = max(0, ((self.as_of or newest or dt.date.today()) - published).days)
+        return 1.0 + weight * float(2.0 ** (-age / RECENCY_HALF_LIFE_DAYS))
+
+    def describe(self) -> str:
+        parts = []
+        if self.as_of:
+            parts.append(f"as of {self.as_of.isoformat()}")
+        if self.range:
+            parts.append(self.range.describe())
+        if self.latest:
+            parts.append("latest first")
+        return "; ".join(parts)
+
+
+# An article a week old keeps half of its prior: news quizzes ask about the last days.
+RECENCY_HALF_LIFE_DAYS = 7.0
+
+
+def question_time(question: str, as_of: object = None, recency: float = 0.0) -> When:
+    """The :class:`When` of ``question`` asked on ``as_of`` (default: today, no limit)."""
+    day = as_date(as_of)
+    return When(
+        as_of=day,
+        range=resolve_dates(question, day),
+        latest=asks_for_latest(question),
+        recency=recency,
+    )
+
+
+def age_note(published: list[dt.date], when: When, max_age_days: float | None) -> str:
+    """A sentence saying the evidence is old, or "" when it is recent enough."""
+    if not published:
+        return ""
+    newest = max(published)
+    reference = when.as_of or dt.date.today()
+    if when.range is not None and newest < when.range.since:
+        return (
+            f"Note: the newest article this answer rests on is from {newest.isoformat()}, "
+            f"before {when.range.phrase} ({when.range.since.isoformat()} on)."
+        )
+    if max_age_days is not None and (reference - newest).days > max_age_days:
+        days = (reference - newest).days
+        return (
+            f"Note: the newest article this answer rests on is from {newest.isoformat()}, "
+            f"{days} days before {reference.isoformat()}."
+        )
+    return ""
+
+
+def dated(answer: Any, when: When, max_age_days: float | None) -> Any:
+    """``answer`` with its dates in the trace, and a note when its evidence is old."""
+    from dataclasses import replace
+
+    trace = replace(answer.trace, dates=when.describe())
+    if answer.refused:
+        return replace(answer, trace=trace)
+    note = age_note([c.published for c in answer.citations if c.published], when, max_age_days)
+    text = f"{answer.text}\n\n{note}" if note else answer.text
+    return replace(answer, text=text, trace=trace)

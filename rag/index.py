@@ -239,6 +239,23 @@ class Index:
             "embedding_model": state.get("model", self.model_id),
             "last_sync": state.get("last_sync", ""),
             "revision": state.get("revision", 0),
+            **self._date_facets(active),
+        }
+
+    def _date_facets(self, active: str | None) -> dict[str, Any]:
+        """The span of publication dates and the articles per month (``YYYY-MM``)."""
+        days = sorted(
+            str(m.get("published"))
+            for m in (self.store.manifest(active) if active else {}).values()
+            if m.get("published")
+        )
+        per_month: dict[str, int] = {}
+        for day in days:
+            per_month[day[:7]] = per_month.get(day[:7], 0) + 1
+        return {
+            "first_published": days[0] if days else "",
+            "last_published": days[-1] if days else "",
+            "per_month": per_month,
         }
 
     # -- syncing ----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import datetime as dt
 import math
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -132,9 +132,21 @@ class Retriever:
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
     def retrieve(
-        self, query: str, k: int = 10, filters: Filters | None = None, *, mode: str = "hybrid"
+        self,
+        query: str,
+        k: int = 10,
+        filters: Filters | None = None,
+        *,
+        mode: str = "hybrid",
+        boost: Filters | None = None,
+        prior: Callable[[dt.date | None, dt.date | None], float] | None = None,
     ) -> list[Passage]:
-        """Best ``k`` passages; ``mode`` is hybrid, dense or lexical (for measurements)."""
+        """Best ``k`` passages; ``mode`` is hybrid, dense or lexical (for measurements).
+
+        ``boost`` (filters, e.g. the dates a question names) is searched as well and its
+        rankings fused in, so passages matching it rank higher without excluding the rest;
+        ``prior`` multiplies each passage's fused score by a factor of its date.
+        """
         query = clean_question(query)
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise QuestionError(f"k={k!r}: ask for a whole number of passages, at least 1")
@@ -152,14 +164,31 @@ class Retriever:
         if mode in ("hybrid", "lexical"):
             lexical = self.lexical.search(gen, query, pool, sources, since, until)
 
+        rankings = [[p.chunk_id for p in dense], [cid for cid, _ in lexical]]
+        if boost:
+            b_sources, b_since, b_until = self._filters(gen, boost)
+            if mode in ("hybrid", "dense"):
+                where = self._where(b_sources, b_since, b_until)
+                boosted = self.index.store.query(gen, vector.tolist(), pool, where)
+                dense += boosted
+                rankings.append([p.chunk_id for p in boosted])
+            if mode in ("hybrid", "lexical"):
+                found = self.lexical.search(gen, query, pool, b_sources, b_since, b_until)
+                rankings.append([cid for cid, _ in found])
         fused: dict[str, float] = {}
-        for ranking in ([p.chunk_id for p in dense], [cid for cid, _ in lexical]):
+        for ranking in rankings:
             for rank, cid in enumerate(ranking):
                 fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
         by_id = {p.chunk_id: p for p in dense}
         missing = [cid for cid in fused if cid not in by_id]
         if missing:
             by_id.update(self.index.store.get_chunks(gen, missing, vector.tolist()))
+        if prior is not None:
+            newest = max((p.published for p in by_id.values() if p.published), default=None)
+            fused = {
+                c: s * (prior(by_id[c].published, newest) if c in by_id else 1.0)
+                for c, s in fused.items()
+            }
         order = sorted(fused, key=lambda cid: -fused[cid])
         depth = max(k * 2, 20) if self.rerank else k
         candidates = self._dedupe([by_id[cid] for cid in order if cid in by_id], depth)

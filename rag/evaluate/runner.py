@@ -249,8 +249,12 @@ def run_suite(
     index_dir: Path | None = None,
     progress: bool = False,
     split: str | None = None,
+    as_of: bool = True,
 ) -> Report:
     """Run the suite at ``path`` and score every case.
+
+    A case with an ``as_of`` date is answered (and its retrieval modes searched) as of that
+    day, unless ``as_of`` is False.
 
     ``compare`` and ``modes`` default to the suite file's own; ``index_dir`` defaults to
     ``<RAG_INDEX_DIR>/evals/<suite name>``, synced (cheaply, when unchanged) on every run.
@@ -278,6 +282,7 @@ def run_suite(
     corpus = list(suite.corpus) or [s.corpus_dir]
     rag.ingest(corpus, settings=s)
 
+    from ..dates import question_time
     from ..models import get_reranker
     from ..pipeline import get_pipeline
     from ..retrieval import Retriever
@@ -317,7 +322,11 @@ def run_suite(
             # its own, as the first question about an article does.
             embedder.forget_recent()
             t0 = time.perf_counter()
-            answer = rag.answer(case.question, list(case.history) or None, settings=s)
+            day = case.as_of if as_of and case.as_of else None
+            answer = rag.answer(case.question, list(case.history) or None, settings=s, as_of=day)
+            when = question_time(case.question, day, s.recency)
+            dated = when.filters(None)
+            prior = when.prior if when.latest or when.recency > 0 else None
             latency = time.perf_counter() - t0
             scores = score_answer(case, answer, similarity, judge)
             scores["passed"] = float(passed(case, scores, answer.refused))
@@ -350,7 +359,14 @@ def run_suite(
                 embedder.forget_recent()
                 t1 = time.perf_counter()
                 mode = "hybrid" if name == "rerank" else name
-                found = retriever.retrieve(answer.query, max(MODE_CUTOFFS), mode=mode)
+                found = retriever.retrieve(
+                    answer.query,
+                    max(MODE_CUTOFFS),
+                    dated,
+                    mode=mode,
+                    boost=when.boost(dated),
+                    prior=prior,
+                )
                 mode_latency[name].append(time.perf_counter() - t1)
                 result.modes[name] = mode_scores(case, found)
                 mode_rows[name].append(result.modes[name])
@@ -397,6 +413,8 @@ def run_suite(
             "rerank": s.rerank,
             "answer_threshold": s.answer_threshold,
             "split": split or "all",
+            "as_of": as_of,
+            "recency": s.recency,
             "index_dir": str(s.index_dir),
             "limit": limit,
             "compare": list(compare),
