@@ -94,8 +94,15 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if stats.get("first_published"):
         span = f"{stats['first_published']} to {stats['last_published']}"
         print(f"{'published:':<17}{span}")
-        for month, count in stats["per_month"].items():
-            print(f"  {month}  {count:>6}  {'#' * max(1, round(40 * count / stats['articles']))}")
+        months = list(stats["per_month"].items())
+        # A long span reads better by year, with the last twelve months in full.
+        early: dict[str, int] = {}
+        for month, count in months[:-12] if len(months) > 24 else []:
+            early[month[:4]] = early.get(month[:4], 0) + count
+        rows = [*early.items(), *(months[-12:] if early else months)]
+        top = max(count for _, count in rows)
+        for label, count in rows:
+            print(f"  {label:<7}  {count:>6}  {'#' * max(1, round(30 * count / top))}")
     return 0
 
 

@@ -24,6 +24,11 @@ from .types import Passage
 Filters = Mapping[str, Any]
 MAX_QUESTION_CHARS = 2000
 RRF_K = 60  # the constant from Cormack et al.; results are insensitive to it around 60
+# A question's own date range: its searches count this much beside the whole collection's
+# (ranks in a few days' articles mean less than ranks in all of them), and a passage
+# published in the range has its fused score multiplied by IN_RANGE (evals/README.md).
+BOOST_WEIGHT = 0.5
+IN_RANGE = 1.2
 _WORDS = re.compile(r"\w+")
 
 
@@ -176,13 +181,17 @@ class Retriever:
                 found = self.lexical.search(gen, query, pool, b_sources, b_since, b_until)
                 rankings.append([cid for cid, _ in found])
         fused: dict[str, float] = {}
-        for ranking in rankings:
+        for n, ranking in enumerate(rankings):
+            weight = 1.0 if n < 2 else BOOST_WEIGHT
             for rank, cid in enumerate(ranking):
-                fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
+                fused[cid] = fused.get(cid, 0.0) + weight / (RRF_K + rank + 1)
         by_id = {p.chunk_id: p for p in dense}
         missing = [cid for cid in fused if cid not in by_id]
         if missing:
             by_id.update(self.index.store.get_chunks(gen, missing, vector.tolist()))
+        if boost:
+            in_range = {cid for ranking in rankings[2:] for cid in ranking}
+            fused = {c: s * (IN_RANGE if c in in_range else 1.0) for c, s in fused.items()}
         if prior is not None:
             newest = max((p.published for p in by_id.values() if p.published), default=None)
             fused = {
