@@ -306,10 +306,12 @@ def age_note(published: list[dt.date], when: When, max_age_days: float | None) -
         return ""
     newest = max(published)
     reference = when.as_of or dt.date.today()
-    if when.range is not None and newest < when.range.since:
+    # Without an as-of day, "in November" may well mean a November the articles cover.
+    if when.as_of is not None and when.range is not None and newest < when.range.since:
         return (
             f"Note: the newest article this answer rests on is from {newest.isoformat()}, "
-            f"before {when.range.phrase} ({when.range.since.isoformat()} on)."
+            f"before the days the question names (“{when.range.phrase}”, "
+            f"{when.range.since.isoformat()} on)."
         )
     if max_age_days is not None and (reference - newest).days > max_age_days:
         days = (reference - newest).days
