@@ -69,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| RealTimeQA {args.split} | n | correct | strict | hit@10 | recall@4 |")
     print("|---|---|---|---|---|---|")
     for r in rows:
-        cells = [f"{v:.3f}" if isinstance(v, float) else "—" if v is None else str(v)
-                 for v in (r["n"], r["correct"], r["strict"], r["hit@10"], r["recall@4"])]
+        cells = [
+            f"{v:.3f}" if isinstance(v, float) else "—" if v is None else str(v)
+            for v in (r["n"], r["correct"], r["strict"], r["hit@10"], r["recall@4"])
+        ]
         print(f"| {r['variant']} | " + " | ".join(cells) + " |")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))

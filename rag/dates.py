@@ -100,7 +100,8 @@ _MONTHS = (
 _WEEKDAY_RE = "|".join(_WEEKDAYS)
 # "May" alone is too often the verb: a month name counts after "in", "during", "of", "since".
 _MONTH_RE = "|".join(_MONTHS)
-_RECENT = re.compile(r"\b(?:latest|most recent(?:ly)?|newest|recently|last time)\b", re.I)
+# "recently" is left out: quiz and multi-hop questions use it for any story of the season.
+_RECENT = re.compile(r"\b(?:latest|most recent|newest)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,8 @@ def resolve_dates(question: str, as_of: dt.date | None = None) -> DateRange | No
     expression found wins; ``None`` when the question names no time.
     """
     today = as_of or dt.date.today()
-    text = question.lower()
+    # "Business Today", "USA Today": a capitalised Today inside a question names an outlet.
+    text = re.sub(r"(?<=\w )Today\b", "Outlet", question).lower()
     day = dt.timedelta(days=1)
     rules: list[tuple[str, Any]] = [
         (r"\btoday\b|\btonight\b|\bthis (?:morning|afternoon|evening)\b", lambda m: (today, today)),
@@ -163,7 +165,8 @@ def resolve_dates(question: str, as_of: dt.date | None = None) -> DateRange | No
             lambda m: ((d := _weekday(m[1], today - day)), d),
         ),
         (
-            rf"\b(?:on|this|earlier this) ({_WEEKDAY_RE})\b|\b({_WEEKDAY_RE})(?:'s)?\b",
+            # "on Wednesday", "Tuesday's win"; not "Monday Night Football"
+            rf"\b(?:on|this|earlier this) ({_WEEKDAY_RE})\b(?!\s+night\s+football)|\b({_WEEKDAY_RE})(?:'|’)s\b",
             lambda m: ((d := _weekday(m[1] or m[2], today)), d),
         ),
         (r"\bthis month\b|\bpast month\b", lambda m: (today.replace(day=1), today)),

@@ -23,6 +23,7 @@ FRIDAY = dt.date(2023, 9, 8)
         ("Who resigned last week?", "2023-08-26", "2023-09-01"),
         ("What did the court rule on Wednesday?", "2023-09-06", "2023-09-06"),
         ("Who spoke on Friday?", "2023-09-08", "2023-09-08"),
+        ("Who scored twice in Tuesday’s 6-1 win?", "2023-09-05", "2023-09-05"),
         ("What rose last month?", "2023-08-01", "2023-08-31"),
         ("What was announced in October?", "2022-10-01", "2022-10-31"),
         ("What was announced in August?", "2023-08-01", "2023-08-31"),
@@ -42,10 +43,14 @@ def test_questions_without_time_words_have_no_range() -> None:
         "Who is the prime minister of Canada?",
         "What did The Week report?",
         "May the court rule on it?",
+        "Which team won on Monday Night Football?",
+        "What did Business Today report on the merger?",
+        "Who recently resigned?",
     ):
         assert resolve_dates(q, FRIDAY) is None, q
     assert asks_for_latest("What is the latest on the strike?")
     assert not asks_for_latest("Who won the final?")
+    assert not asks_for_latest("Which company was recently fined?")
 
 
 def test_as_of_caps_filters_and_boost() -> None:
