@@ -166,7 +166,8 @@ def resolve_dates(question: str, as_of: dt.date | None = None) -> DateRange | No
         ),
         (
             # "on Wednesday", "Tuesday's win"; not "Monday Night Football"
-            rf"\b(?:on|this|earlier this) ({_WEEKDAY_RE})\b(?!\s+night\s+football)|\b({_WEEKDAY_RE})(?:'|’)s\b",
+            rf"\b(?:on|this|earlier this) ({_WEEKDAY_RE})\b(?!\s+night\s+football)"
+            rf"|\b({_WEEKDAY_RE})(?:'|’)s\b",
             lambda m: ((d := _weekday(m[1] or m[2], today)), d),
         ),
         (r"\bthis month\b|\bpast month\b", lambda m: (today.replace(day=1), today)),
