@@ -246,6 +246,10 @@ class When:
     def filters(self, filters: Any) -> dict[str, Any] | None:
         """``filters`` with ``until`` no later than ``as_of`` (articles from the future of the
         question are never evidence)."""
+        from collections.abc import Mapping
+
+        if filters is not None and not isinstance(filters, Mapping):
+            return filters  # type: ignore[no-any-return]  # the retriever says what is wrong
         if self.as_of is None:
             return dict(filters) if filters else None
         out = dict(filters or {})
@@ -255,7 +259,9 @@ class When:
 
     def boost(self, filters: Any) -> dict[str, Any] | None:
         """The filters of the question's own range, searched besides the whole collection."""
-        if self.range is None:
+        from collections.abc import Mapping
+
+        if self.range is None or (filters is not None and not isinstance(filters, Mapping)):
             return None
         out = dict(self.filters(filters) or {})
         since = parse_date(out.get("since")) if out.get("since") else None
