@@ -57,6 +57,7 @@ __all__ = [
     "Settings",
     "StoreError",
     "Trace",
+    "add_feed",
     "answer",
     "articles",
     "as_retriever",
@@ -64,10 +65,13 @@ __all__ = [
     "find_passage",
     "get_article",
     "ingest",
+    "list_feeds",
     "outlets",
+    "remove_feed",
     "retrieve",
     "stats",
     "stream",
+    "sync_feeds",
     "warm_up",
 ]
 
@@ -193,14 +197,20 @@ def answer(
     filters: dict[str, Any] | None = None,
     answerer: str | None = None,
     settings: Settings | None = None,
+    as_of: Any = None,
 ) -> Answer:
     """Answer from the articles, citing the exact passages used.
 
+    ``as_of`` (a date or ``YYYY-MM-DD``) answers as on that day: only articles published
+    then or before are used, and "this week", "yesterday", "on Wednesday", "last month"...
+    are resolved against it (default: today, with no limit); ``trace.dates`` says how.
+
     >>> a = rag.answer("Why was the launch's timing notable?")
     >>> a.text, a.citations[0].quote, a.refused
+    >>> rag.answer("Who won this week?", as_of="2023-09-08").trace.dates
     """
     return _pipeline(settings).answer(  # type: ignore[no-any-return]
-        question, history, k=k, filters=filters, answerer=answerer
+        question, history, k=k, filters=filters, answerer=answerer, as_of=as_of
     )
 
 
@@ -213,13 +223,21 @@ def stream(
     answerer: str | None = None,
     settings: Settings | None = None,
     progress: Callable[[str], None] | None = None,
+    as_of: Any = None,
 ) -> Iterator[str | Answer]:
-    """Yield the answer's text as it is produced, then the full :class:`Answer`.
+    """Yield the answer's text as it is produced, then the full :class:`Answer`
+    (``as_of`` as for :func:`answer`).
 
     ``progress`` is called with a short description of each stage ("Reading 6 passages…").
     """
     return _pipeline(settings).stream(  # type: ignore[no-any-return]
-        question, history, k=k, filters=filters, answerer=answerer, progress=progress
+        question,
+        history,
+        k=k,
+        filters=filters,
+        answerer=answerer,
+        progress=progress,
+        as_of=as_of,
     )
 
 
@@ -230,3 +248,42 @@ def as_retriever(
     from .langchain import NewsRetriever
 
     return NewsRetriever(k=k, filters=filters, settings=settings)
+
+
+def list_feeds(*, settings: Settings | None = None) -> list[dict[str, Any]]:
+    """The feed subscriptions (shared by every client of the index): ``url``, ``name``,
+    ``added``, ``last_fetch`` and ``last_error`` (empty when the last fetch worked).
+
+    (Not ``rag.feeds``: that name is the module that reads them.)"""
+    from .feeds import list_feeds as subscriptions
+
+    return subscriptions(_pipeline(settings).index)
+
+
+def add_feed(url: str, name: str = "", *, settings: Settings | None = None) -> dict[str, Any]:
+    """Subscribe to an RSS or Atom feed (checked by fetching it; nothing is stored yet:
+    :func:`sync_feeds` or ``rag watch`` fetches its articles). Raises RagError with the
+    reason when ``url`` is not a feed.
+
+    >>> rag.add_feed("https://example.com/rss.xml", "example")
+    """
+    from .feeds import add_feed as subscribe
+
+    return subscribe(_pipeline(settings).index, url, name)
+
+
+def remove_feed(url_or_name: str, *, settings: Settings | None = None) -> dict[str, Any]:
+    """Unsubscribe from a feed (by URL or name); its articles stay in the index."""
+    from .feeds import remove_feed as unsubscribe
+
+    return unsubscribe(_pipeline(settings).index, url_or_name)
+
+
+def sync_feeds(*, settings: Settings | None = None) -> IngestReport:
+    """Fetch every subscription once and sync what is new (``rag ingest --feeds``)."""
+    from .feeds import FeedReader
+
+    p = _pipeline(settings)
+    report = FeedReader(p.index).sync_feeds()
+    p.retriever.lexical.invalidate()
+    return report

@@ -35,7 +35,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(f"check: {check.summary()}", file=sys.stderr)
         if not check.ok:
             return 1
-    report = index.ingest(args.paths or None, quiet=args.quiet)
+    if args.feeds:
+        from .feeds import FeedReader
+
+        report = FeedReader(index).sync_feeds()
+        if args.paths:
+            from .feeds import merge_reports
+
+            more = index.ingest(args.paths, quiet=args.quiet)
+            report = merge_reports([report, more], [], [], report.index_dir)
+    else:
+        report = index.ingest(args.paths or None, quiet=args.quiet)
     if not args.quiet:
         for path, reason in report.skipped:
             print(f"skipped {path}: {reason}", file=sys.stderr)
@@ -82,6 +92,18 @@ def cmd_stats(args: argparse.Namespace) -> int:
     }
     for key, label in labels.items():
         print(f"{label + ':':<17}{stats[key] if stats[key] != '' else 'never'}")
+    if stats.get("first_published"):
+        span = f"{stats['first_published']} to {stats['last_published']}"
+        print(f"{'published:':<17}{span}")
+        months = list(stats["per_month"].items())
+        # A long span reads better by year, with the last twelve months in full.
+        early: dict[str, int] = {}
+        for month, count in months[:-12] if len(months) > 24 else []:
+            early[month[:4]] = early.get(month[:4], 0) + count
+        rows = [*early.items(), *(months[-12:] if early else months)]
+        top = max(count for _, count in rows)
+        for label, count in rows:
+            print(f"  {label:<7}  {count:>6}  {'#' * max(1, round(30 * count / top))}")
     return 0
 
 
@@ -96,6 +118,8 @@ def printable(text: str) -> str:
 
 def _print_answer(answer: Any) -> None:
     print(printable(answer.text))
+    if answer.trace.dates:
+        print(f"\n(dates: {answer.trace.dates})")
     if answer.citations:
         print()
         print("Sources:")
@@ -118,7 +142,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     }
     pipeline = get_pipeline(_settings(args))
     answer = pipeline.answer(
-        args.question, k=args.k, filters=filters or None, answerer=args.answerer
+        args.question, k=args.k, filters=filters or None, answerer=args.answerer, as_of=args.as_of
     )
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
@@ -146,7 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "ingest", help="sync files or folders (default: the corpus folder) into the index"
     )
-    p.add_argument("paths", nargs="*", help="files or folders (.txt .md .html .json .jsonl .pdf)")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        help="files or folders (.txt .md .html .json .jsonl .pdf), http(s) URLs of feeds or "
+        "articles, or a .txt file listing URLs",
+    )
+    p.add_argument("--feeds", action="store_true", help="one pass over every subscription")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or skip list")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
@@ -170,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", help="only articles published on or after YYYY-MM-DD")
     p.add_argument("--until", help="only articles published on or before YYYY-MM-DD")
     p.add_argument("--answerer", choices=answerers.names(), help="overrides RAG_ANSWERER")
+    p.add_argument(
+        "--as-of",
+        help="answer as on YYYY-MM-DD: only articles up to then; 'this week' resolved against it",
+    )
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("stats", help="articles, chunks, index path, model, last sync")
@@ -179,7 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="the web UI (same as python ui.py; RAG_HOST, RAG_PORT)")
     p.set_defaults(func=cmd_serve)
 
+    from .cli_feeds import add_parsers as add_feed_parsers
     from .evaluate.cli import add_parser as add_eval_parser
+
+    add_feed_parsers(sub)
 
     add_eval_parser(sub)
     return parser

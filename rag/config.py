@@ -160,6 +160,31 @@ class Settings:
         50.0,
         "largest file `rag ingest` reads, in MB (larger ones are skipped and named)",
     )
+    fetch_timeout: float = _setting(
+        "RAG_FETCH_TIMEOUT", 20.0, "seconds before fetching a feed or page fails"
+    )
+    fetch_max_mb: float = _setting("RAG_FETCH_MAX_MB", 5.0, "largest feed or page fetched, in MB")
+    fetch_delay: float = _setting(
+        "RAG_FETCH_DELAY", 1.0, "seconds between two requests to the same host"
+    )
+    fetch_allow_private: bool = _setting(
+        "RAG_FETCH_ALLOW_PRIVATE",
+        False,
+        "fetch URLs on private, loopback and link-local addresses (1/0; see Feeds and URLs)",
+    )
+    max_age_days: float | None = _setting(
+        "RAG_MAX_AGE_DAYS",
+        None,
+        "an answer whose newest cited article is older than this many days (before the "
+        "question's as_of date, or today) says so (empty: only when older than a date range "
+        "the question names)",
+    )
+    recency: float = _setting(
+        "RAG_RECENCY",
+        0.0,
+        "weight of the recency prior that favours recent articles, 0-1 (0: none; questions "
+        "asking for the latest always prefer recent articles)",
+    )
 
     def __post_init__(self) -> None:
         if not self.answerer:  # setting RAG_LLM asks for the LLM answerer
@@ -238,6 +263,13 @@ class Settings:
                 f"RAG_LLM_MAX_TOKENS={self.llm_max_tokens}: use 0 or more threads, a context "
                 "of 512 tokens or more and at least one answer token"
             )
+        if self.fetch_timeout <= 0 or self.fetch_max_mb <= 0 or self.fetch_delay < 0:
+            raise ConfigError(
+                "RAG_FETCH_TIMEOUT and RAG_FETCH_MAX_MB must be positive, RAG_FETCH_DELAY "
+                "not negative"
+            )
+        if not 0.0 <= self.recency <= 1.0:
+            raise ConfigError(f"RAG_RECENCY={self.recency}: use a weight from 0 to 1")
         if self.llm_timeout <= 0:
             raise ConfigError(
                 f"RAG_LLM_TIMEOUT={self.llm_timeout}: use a positive number of seconds"

@@ -240,6 +240,23 @@ class Index:
             "embedding_model": state.get("model", self.model_id),
             "last_sync": state.get("last_sync", ""),
             "revision": state.get("revision", 0),
+            **self._date_facets(active),
+        }
+
+    def _date_facets(self, active: str | None) -> dict[str, Any]:
+        """The span of publication dates and the articles per month (``YYYY-MM``)."""
+        days = sorted(
+            str(m.get("published"))
+            for m in (self.store.manifest(active) if active else {}).values()
+            if m.get("published")
+        )
+        per_month: dict[str, int] = {}
+        for day in days:
+            per_month[day[:7]] = per_month.get(day[:7], 0) + 1
+        return {
+            "first_published": days[0] if days else "",
+            "last_published": days[-1] if days else "",
+            "per_month": per_month,
         }
 
     # -- syncing ----------------------------------------------------------------------------
@@ -247,8 +264,18 @@ class Index:
     def ingest(self, paths: PathsArg | None = None, *, quiet: bool = True) -> IngestReport:
         """Sync files and folders (default: the corpus folder) into the index.
 
-        ``paths`` is one file or folder (a string or a Path) or a list of them.
+        ``paths`` is one file or folder (a string or a Path) or a list of them; an
+        ``http(s)://`` URL (a feed or an article) or a file listing URLs is fetched
+        (``rag.feeds``) and what it gave is synced like a file.
         """
+        from .feeds import FeedReader, merge_reports, split_sources
+
+        urls, rest = split_sources(paths)
+        if urls:
+            reports = [FeedReader(self).ingest_urls(urls)]
+            if rest:
+                reports.append(self.ingest(rest, quiet=quiet))
+            return merge_reports(reports, [], [], self.store.location)
         roots = as_paths(paths, self.settings.corpus_dir)
         with _INGEST_LOCK:  # threads of one process (UI uploads) take turns
             return self._ingest(roots, quiet)

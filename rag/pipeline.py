@@ -14,6 +14,7 @@ from typing import Any
 from .answering.question import Question, Vocabulary, analyze
 from .chat import History, normalize_history, resolve_pronouns, unresolved_reference
 from .config import Settings
+from .dates import When, dated, question_time
 from .errors import IndexNotReadyError
 from .index import Index
 from .protocols import Answerer, Embedder, QueryRewriter, Reranker, rewriter_for
@@ -125,8 +126,28 @@ class Pipeline:
         filters: Filters | None = None,
         answerer: str | None = None,
         progress: Callable[[str], None] | None = None,
+        as_of: object = None,
     ) -> Iterator[str | Answer]:
         question = clean_question(question)
+        when = question_time(question, as_of, self.settings.recency)
+        for item in self._stream(question, history, k, filters, answerer, when, progress):
+            if isinstance(item, Answer):
+                item = dated(item, when, self.settings.max_age_days)
+            yield item
+
+    def _stream(
+        self,
+        question: str,
+        history: History | None,
+        k: int | None,
+        filters: Filters | None,
+        answerer: str | None,
+        when: When,
+        progress: Callable[[str], None] | None = None,
+    ) -> Iterator[str | Answer]:
+        filters = when.filters(filters)
+        prior = when.prior if when.latest or when.recency > 0 else None
+        dates: dict[str, Any] = {"boost": when.boost(filters), "prior": prior}
         vague = None if normalize_history(history) else unresolved_reference(question)
         name = answerer or self.settings.answerer
         if vague is not None:
@@ -137,13 +158,13 @@ class Pipeline:
         query = self.standalone_query(question, history, answerer)[:MAX_QUESTION_CHARS]
         k = self.settings.k if k is None else k
         search = strip_filler(query)
-        passages = self.retriever.retrieve(search, k, filters)
+        passages = self.retriever.retrieve(search, k, filters, **dates)
         if passages:
             # Misspelt words ("misile") are searched again in the passages' own spelling.
             vocab = Vocabulary([f"{p.title} {p.text}" for p in passages])
             corrected = vocab.correct(search)
             if corrected != search:
-                passages = self.retriever.retrieve(corrected, k, filters)
+                passages = self.retriever.retrieve(corrected, k, filters, **dates)
         # Candidate sentences are judged against the question with its "he"/"she" resolved.
         question = resolve_pronouns(question, normalize_history(history))
         if not passages:

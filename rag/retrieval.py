@@ -11,7 +11,7 @@ import datetime as dt
 import math
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -24,6 +24,11 @@ from .types import Passage
 Filters = Mapping[str, Any]
 MAX_QUESTION_CHARS = 2000
 RRF_K = 60  # the constant from Cormack et al.; results are insensitive to it around 60
+# A question's own date range: its searches count this much beside the whole collection's
+# (ranks in a few days' articles mean less than ranks in all of them), and a passage
+# published in the range has its fused score multiplied by IN_RANGE (evals/README.md).
+BOOST_WEIGHT = 0.5
+IN_RANGE = 1.2
 _WORDS = re.compile(r"\w+")
 
 
@@ -152,9 +157,21 @@ class Retriever:
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
     def retrieve(
-        self, query: str, k: int = 10, filters: Filters | None = None, *, mode: str = "hybrid"
+        self,
+        query: str,
+        k: int = 10,
+        filters: Filters | None = None,
+        *,
+        mode: str = "hybrid",
+        boost: Filters | None = None,
+        prior: Callable[[dt.date | None, dt.date | None], float] | None = None,
     ) -> list[Passage]:
-        """Best ``k`` passages; ``mode`` is hybrid, dense or lexical (for measurements)."""
+        """Best ``k`` passages; ``mode`` is hybrid, dense or lexical (for measurements).
+
+        ``boost`` (filters, e.g. the dates a question names) is searched as well and its
+        rankings fused in, so passages matching it rank higher without excluding the rest;
+        ``prior`` multiplies each passage's fused score by a factor of its date.
+        """
         query = clean_question(query)
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise QuestionError(f"k={k!r}: ask for a whole number of passages, at least 1")
@@ -173,14 +190,35 @@ class Retriever:
         if mode in ("hybrid", "lexical"):
             lexical = self.lexical.search(gen, query, pool, sources, since, until, docs)
 
+        rankings = [[p.chunk_id for p in dense], [cid for cid, _ in lexical]]
+        if boost:
+            b_sources, b_since, b_until = self._filters(gen, boost)
+            if mode in ("hybrid", "dense"):
+                where = self._where(b_sources, b_since, b_until)
+                boosted = self.index.store.query(gen, vector.tolist(), pool, where)
+                dense += boosted
+                rankings.append([p.chunk_id for p in boosted])
+            if mode in ("hybrid", "lexical"):
+                found = self.lexical.search(gen, query, pool, b_sources, b_since, b_until)
+                rankings.append([cid for cid, _ in found])
         fused: dict[str, float] = {}
-        for ranking in ([p.chunk_id for p in dense], [cid for cid, _ in lexical]):
+        for n, ranking in enumerate(rankings):
+            weight = 1.0 if n < 2 else BOOST_WEIGHT
             for rank, cid in enumerate(ranking):
-                fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank + 1)
+                fused[cid] = fused.get(cid, 0.0) + weight / (RRF_K + rank + 1)
         by_id = {p.chunk_id: p for p in dense}
         missing = [cid for cid in fused if cid not in by_id]
         if missing:
             by_id.update(self.index.store.get_chunks(gen, missing, vector.tolist()))
+        if boost:
+            in_range = {cid for ranking in rankings[2:] for cid in ranking}
+            fused = {c: s * (IN_RANGE if c in in_range else 1.0) for c, s in fused.items()}
+        if prior is not None:
+            newest = max((p.published for p in by_id.values() if p.published), default=None)
+            fused = {
+                c: s * (prior(by_id[c].published, newest) if c in by_id else 1.0)
+                for c, s in fused.items()
+            }
         order = sorted(fused, key=lambda cid: -fused[cid])
         depth = max(k * 2, 20) if self.rerank else k
         candidates = self._dedupe([by_id[cid] for cid in order if cid in by_id], depth)

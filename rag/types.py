@@ -144,6 +144,7 @@ class Trace:
     parts: tuple[PartTrace, ...] = ()
     candidates: tuple[Candidate, ...] = ()
     question: str = ""  # the question as judged (filler dropped, typos corrected)
+    dates: str = ""  # the as-of day and the range the question's words resolved to
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     )
     p.add_argument("--limit", type=int, default=None, help="only the first N cases")
     p.add_argument(
+        "--no-as-of",
+        action="store_true",
+        help="ask dated cases (RealTimeQA) without their date: no as_of, no date resolution",
+    )
+    p.add_argument(
         "--split",
         choices=("tune", "test", "all"),
         default=None,
@@ -67,6 +72,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         modes=_names(args.modes),
         progress=not args.quiet and sys.stderr.isatty(),
         split=args.split,
+        as_of=not args.no_as_of,
     )
     if args.baseline:
         apply_baseline(report, args.baseline)

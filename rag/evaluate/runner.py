@@ -250,6 +250,7 @@ class Plan:
     modes: tuple[str, ...]
     split: str | None = None
     limit: int | None = None
+    as_of: bool = True  # answer a dated case as of its date
 
 
 @dataclass
@@ -275,6 +276,7 @@ def plan_suite(
     modes: Sequence[str] | None = None,
     index_dir: Path | None = None,
     split: str | None = None,
+    as_of: bool = True,
 ) -> Plan:
     """Load the suite at ``path`` and decide what a run covers (see :func:`run_suite`)."""
     suite = load_suite(path)
@@ -292,7 +294,7 @@ def plan_suite(
     cases = suite.part(split)
     cases = cases[:limit] if limit else cases
     corpus = list(suite.corpus) or [s.corpus_dir]
-    return Plan(suite, s, cases, corpus, compare, modes, split, limit)
+    return Plan(suite, s, cases, corpus, compare, modes, split, limit, as_of)
 
 
 def run_cases(plan: Plan, *, progress: bool = False) -> list[Run]:
@@ -300,6 +302,7 @@ def run_cases(plan: Plan, *, progress: bool = False) -> list[Run]:
     mode and pipeline), timing each; nothing is scored here."""
     import rag
 
+    from ..dates import question_time
     from ..pipeline import get_pipeline
     from ..retrieval import Retriever
 
@@ -320,13 +323,25 @@ def run_cases(plan: Plan, *, progress: bool = False) -> list[Run]:
             # its own, as the first question about an article does.
             embedder.forget_recent()
             t0 = time.perf_counter()
-            answer = rag.answer(case.question, list(case.history) or None, settings=s)
+            day = case.as_of if plan.as_of and case.as_of else None
+            answer = rag.answer(case.question, list(case.history) or None, settings=s, as_of=day)
             run = Run(case, answer, time.perf_counter() - t0)
+            # The retrieval modes search as of the same day, with the same date ranges.
+            when = question_time(case.question, day, s.recency)
+            dated = when.filters(None)
+            prior = when.prior if when.latest or when.recency > 0 else None
             for name, retriever in retrievers.items():
                 embedder.forget_recent()
                 t1 = time.perf_counter()
                 mode = "hybrid" if name == "rerank" else name
-                found = retriever.retrieve(answer.query, max(MODE_CUTOFFS), mode=mode)
+                found = retriever.retrieve(
+                    answer.query,
+                    max(MODE_CUTOFFS),
+                    dated,
+                    mode=mode,
+                    boost=when.boost(dated),
+                    prior=prior,
+                )
                 run.modes[name] = (found, time.perf_counter() - t1)
             if naive is not None:
                 embedder.forget_recent()
@@ -440,6 +455,8 @@ def compare_results(
             "rerank": s.rerank,
             "answer_threshold": s.answer_threshold,
             "split": plan.split or "all",
+            "as_of": plan.as_of,
+            "recency": s.recency,
             "index_dir": str(s.index_dir),
             "limit": plan.limit,
             "compare": list(plan.compare),
@@ -466,9 +483,13 @@ def run_suite(
     index_dir: Path | None = None,
     progress: bool = False,
     split: str | None = None,
+    as_of: bool = True,
 ) -> Report:
     """Run the suite at ``path`` and score every case: :func:`plan_suite`, :func:`run_cases`,
     :func:`score_runs`, :func:`compare_results` in turn.
+
+    A case with an ``as_of`` date is answered (and its retrieval modes searched) as of that
+    day, unless ``as_of`` is False.
 
     ``compare`` and ``modes`` default to the suite file's own; ``index_dir`` defaults to
     ``<RAG_INDEX_DIR>/evals/<suite name>``, synced (cheaply, when unchanged) on every run.
@@ -486,6 +507,7 @@ def run_suite(
         modes=modes,
         index_dir=index_dir,
         split=split,
+        as_of=as_of,
     )
     runs = run_cases(plan, progress=progress)
     results = score_runs(plan, runs)
