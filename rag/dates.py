@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from .text import MONTHS, WEEKDAYS
+
 _MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
@@ -82,21 +84,8 @@ def dates_in(text: str, year: int | None = None) -> list[dt.date]:
 
 
 # ------------------------------------------------------------------ dates in questions, as of a day
-_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_MONTHS = (
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-)
+_WEEKDAYS = tuple(WEEKDAYS)
+_MONTHS = tuple(MONTHS)
 _WEEKDAY_RE = "|".join(_WEEKDAYS)
 # "May" alone is too often the verb: a month name counts after "in", "during", "of", "since".
 _MONTH_RE = "|".join(_MONTHS)

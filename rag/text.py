@@ -291,11 +291,12 @@ MONTHS = [
     "november",
     "december",
 ]
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 _NUM = r"(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|"
 _NUM += r"hundreds?|thousands?|millions?|billions?|several|a few)"
 _DATE_WORDS = (
     r"\b(?:(?:19|20)\d\d|" + "|".join(MONTHS) + r"|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec"
-    r"|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tomorrow"
+    r"|" + "|".join(WEEKDAYS) + r"|yesterday|today|tomorrow"
     r"|tonight|noon|midnight|(?:last|next|this|that|early|late)\s+(?:week|month|year|morning|"
     r"night|evening|afternoon|spring|summer|fall|autumn|winter)|\d{1,2}:\d\d"
     r"|\d{1,2}\s*(?:a\.m\.|p\.m\.|am|pm)|gmt|utc)\b"
@@ -328,7 +329,7 @@ ANSWER_TYPES: dict[str, re.Pattern[str]] = {
         r"\b(?:(?:19|20)\d\d|"
         + "|".join(MONTHS)
         + r"|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec"
-        r"|monday|tuesday|wednesday|thursday|friday|saturday|sunday|yesterday|today|tomorrow"
+        r"|" + "|".join(WEEKDAYS) + r"|yesterday|today|tomorrow"
         r"|\d{1,2}/\d{1,2}(?:/\d{2,4})?|\d{4}-\d\d-\d\d)\b",
         re.IGNORECASE,
     ),
