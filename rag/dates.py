@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .text import MONTHS, WEEKDAYS
+from .text import AGE_NOTE, MONTHS, WEEKDAYS
 
 _MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
@@ -308,16 +308,13 @@ def age_note(published: list[dt.date], when: When, max_age_days: float | None) -
     # Without an as-of day, "in November" may well mean a November the articles cover.
     if when.as_of is not None and when.range is not None and newest < when.range.since:
         return (
-            f"Note: the newest article this answer rests on is from {newest.isoformat()}, "
+            f"{AGE_NOTE} {newest.isoformat()}, "
             f"before the days the question names (“{when.range.phrase}”, "
             f"{when.range.since.isoformat()} on)."
         )
     if max_age_days is not None and (reference - newest).days > max_age_days:
         days = (reference - newest).days
-        return (
-            f"Note: the newest article this answer rests on is from {newest.isoformat()}, "
-            f"{days} days before {reference.isoformat()}."
-        )
+        return f"{AGE_NOTE} {newest.isoformat()}, {days} days before {reference.isoformat()}."
     return ""
 
 

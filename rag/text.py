@@ -430,7 +430,11 @@ PERSON_NOUNS = frozenset(
 )
 
 
-# Sentences of the answerer's own (not quotes): a part the articles do not cover, and the
+# Sentences of the answerer's own (not quotes): a part the articles do not cover, a note that the
+# evidence is older than the question's dates, and the
 # "Yes." or "No." that opens the answer to a yes/no question.
-NOTE = re.compile(r"^\s*The articles (?:from .+? )?don't (?:clearly )?cover\b")
+AGE_NOTE = "Note: the newest article this answer rests on is from"
+NOTE = re.compile(
+    r"^\s*(?:The articles (?:from .+? )?don't (?:clearly )?cover\b|" + re.escape(AGE_NOTE) + ")"
+)
 OPENER = re.compile(r"^\s*(?:Yes|No)\.(?:\s+|$)")

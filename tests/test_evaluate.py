@@ -151,6 +151,19 @@ def test_answer_sentences_and_faithfulness() -> None:
     assert m.faithfulness(text, quotes) == pytest.approx(2 / 3)
     assert m.faithfulness("It flew 1,100 km [1].", {1: "Something else."}) == 0.0
     assert m.faithfulness("It flew [1].", {1: "x"}, judge=lambda s, q: True) == 1.0
+    # The answerer's own sentences quote nothing and are not judged: a name it opens with
+    # (checked against its quote), a note that the evidence is old, an uncovered part.
+    quotes = {1: "Union president Dale Ferreira led the strike."}
+    assert (
+        m.faithfulness(
+            "Dale Ferreira [1]. Union president Dale Ferreira led the strike [1].", quotes
+        )
+        == 1.0
+    )
+    dated = (
+        "It flew 1,100 km [1].\n\nNote: the newest article this answer rests on is from 2021-05-03."
+    )
+    assert m.faithfulness(dated, {1: "It flew 1,100 km."}) == 1.0
 
 
 def test_refusals_and_percentiles() -> None:
