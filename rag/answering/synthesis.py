@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
 from ..chunking import sentence_spans
 from ..text import MARKER_GROUP, strip_markers, with_marker
@@ -23,6 +23,9 @@ from .citations import Sentence, citation
 from .evidence import Scored
 from .question import Vocabulary
 
+if TYPE_CHECKING:
+    from ..protocols import Reranker
+
 # The cross-encoder's logit for (written sentence, cited evidence) from which the sentence
 # counts as supported. ms-marco logits above 0 mean "relevant"; a sentence restating its
 # quote scores 5-10, one about something else below -5.
@@ -31,10 +34,6 @@ MAX_EVIDENCE = 6
 
 _NUMBER = re.compile(r"\d{1,3}")
 _FIGURE = re.compile(r"\d[\d,.]*\d|\d")
-
-
-class Scorer(Protocol):
-    def score(self, query: str, texts: list[str]) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ def unstated(statement: str, quotes: Sequence[str]) -> list[str]:
     return missing
 
 
-def check(reply: str, evidence: Sequence[Sentence], scorer: Scorer) -> list[Checked]:
+def check(reply: str, evidence: Sequence[Sentence], scorer: Reranker) -> list[Checked]:
     """Each sentence of ``reply`` with the evidence it cites and whether that supports it.
 
     ``scorer.score(query, texts)`` is the cross-encoder (a stand-in in unit tests)."""
