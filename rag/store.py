@@ -60,6 +60,8 @@ WRITES_FILE = "store-writes"
 # Chroma's first-open migrations and collection creation are not safe to race.
 OPEN_LOCK_FILE = "open.lock"
 _CHECK_BATCH = 500  # chunks per reachability query in ``Store.unreachable_chunks``
+# Collections up to this size are also searched whole (one query returning every chunk).
+_WHOLE_QUERY_MAX = 200_000
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -507,11 +509,26 @@ class Store:
         """
         col = self.collection(self.chunks_name(gen))
         lost: list[str] = []
+        every: list[str] = []
         for ids, _, _ in self._pages(col, include=[]):
+            every += ids
             for i in range(0, len(ids), _CHECK_BATCH):
                 part = ids[i : i + _CHECK_BATCH]
                 found = self._found_together(col, part)
                 lost += [c for c in part if c not in found and not self._reachable(col, c)]
+        # A query restricted to some ids can be answered by scanning their stored vectors, so
+        # it finds a chunk the search index itself has lost: a query over the whole
+        # collection must return every chunk too (what a question searches).
+        if every and len(every) <= _WHOLE_QUERY_MAX:
+            vector = next((v for c in every[:3] if (v := self._own_vector(col, c))), None)
+            got = None
+            if vector is not None:
+                got = self._attempt(
+                    lambda: col.query(query_embeddings=[vector], n_results=len(every), include=[])
+                )
+            found_all = set(got["ids"][0]) if got is not None else set()
+            seen = set(lost)
+            lost += [c for c in every if c not in found_all and c not in seen]
         return lost
 
     def _found_together(self, col: Any, ids: list[str]) -> set[str]:
