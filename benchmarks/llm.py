@@ -50,26 +50,37 @@ def main() -> None:
         extractive = rag.answer(case.question, settings=base)
         t_extractive = time.perf_counter() - t0
         t0 = time.perf_counter()
-        first = None
+        shown = None  # the quotes, shown before the model runs
+        first = None  # the model's first token
         final = None
         for piece in rag.stream(case.question, settings=local):
-            if isinstance(piece, str) and piece.strip() and first is None:
-                first = time.perf_counter() - t0
             if isinstance(piece, rag.Answer):
                 final = piece
+            elif shown is None:
+                shown = time.perf_counter() - t0
+            elif first is None and piece.strip():
+                first = time.perf_counter() - t0
         total = time.perf_counter() - t0
         assert final is not None
         rows.append(
             {
                 "id": case.id,
                 "extractive_s": t_extractive,
+                "quotes_s": shown,
                 "first_s": None if final.refused else first,
                 "full_s": total,
                 "refused": final.refused,
                 "extractive_refused": extractive.refused,
-                "flagged": len(final.unsupported),
+                "flagged": len(final.unsupported)
+                if not extractive.text.endswith(
+                    final.text.removeprefix("Yes. ").removeprefix("No. ")
+                )
+                else 0,
                 "sentences": max(1, final.text.count("[")),
-                "fallback": not final.refused and final.text == extractive.text,
+                # The quotes answer (after the model's yes or no, if it gave one): its own
+                # sentences did not hold up, or it wrote only the verdict.
+                "fallback": not final.refused
+                and extractive.text.endswith(final.text.removeprefix("Yes. ").removeprefix("No. ")),
             }
         )
         print(json.dumps(rows[-1]), flush=True)
@@ -79,8 +90,9 @@ def main() -> None:
         "questions": len(rows),
         "threads": args.threads or os.cpu_count(),
         "refused": sum(r["refused"] for r in rows),
-        "extractive_fallbacks": sum(r["fallback"] for r in answered),
+        "quotes_after_verdict": sum(r["fallback"] for r in answered),
         "flagged_sentences": sum(r["flagged"] for r in rows),
+        "quotes_shown": percentiles([r["quotes_s"] for r in answered if r["quotes_s"]]),
         "first_token": percentiles([r["first_s"] for r in answered if r["first_s"] is not None]),
         "full_answer": percentiles([r["full_s"] for r in answered]),
         "extractive_full": percentiles([r["extractive_s"] for r in rows]),
