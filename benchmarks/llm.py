@@ -62,6 +62,10 @@ def main() -> None:
                 first = time.perf_counter() - t0
         total = time.perf_counter() - t0
         assert final is not None
+        # The quotes answer (after the model's yes or no, if it gave one): its own sentences
+        # did not hold up, or it wrote only the verdict. Their unsupported parts are not its.
+        verdict = final.text.removeprefix("Yes. ").removeprefix("No. ")
+        quotes = not final.refused and extractive.text.endswith(verdict)
         rows.append(
             {
                 "id": case.id,
@@ -71,16 +75,9 @@ def main() -> None:
                 "full_s": total,
                 "refused": final.refused,
                 "extractive_refused": extractive.refused,
-                "flagged": len(final.unsupported)
-                if not extractive.text.endswith(
-                    final.text.removeprefix("Yes. ").removeprefix("No. ")
-                )
-                else 0,
+                "flagged": 0 if quotes else len(final.unsupported),
                 "sentences": max(1, final.text.count("[")),
-                # The quotes answer (after the model's yes or no, if it gave one): its own
-                # sentences did not hold up, or it wrote only the verdict.
-                "fallback": not final.refused
-                and extractive.text.endswith(final.text.removeprefix("Yes. ").removeprefix("No. ")),
+                "fallback": quotes,
             }
         )
         print(json.dumps(rows[-1]), flush=True)

@@ -366,7 +366,7 @@ def main() -> None:
 
     settings = Settings.from_env()
     try:
-        path = model_file(settings.cache_dir, os.environ.get("RAG_LLM_MODEL_PATH", ""))
+        path = model_file(settings.cache_dir, settings.llm_model_path)
     except LLMError as exc:
         sys.exit(f"error: {exc}")
     print(f"local model ready: {path} ({path.stat().st_size:,} bytes)")

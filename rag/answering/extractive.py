@@ -470,7 +470,7 @@ class ExtractiveAnswerer:
             yield decision.opening
         for item in decision.chosen:
             n = len(citations) + 1
-            citations.append(citation(n, item.sentence, _sigmoid(item.logit)))
+            citations.append(citation(n, item.sentence, sigmoid(item.logit)))
             piece = with_marker(item.sentence.text, n)
             pieces.append(piece)
             yield piece if len(pieces) == 1 else " " + piece
@@ -489,5 +489,5 @@ class ExtractiveAnswerer:
         )
 
 
-def _sigmoid(x: float) -> float:
+def sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))

@@ -30,12 +30,12 @@ from ..text import (
     MARKER,
     MARKER_GROUP,
     MARKER_TEXT,
+    OPENER,
     content_terms,
     looks_like_heading,
     strip_markers,
 )
 from ..types import Answer, Citation, Passage
-from .answerability import name_coverage
 from .citations import Sentence, citation, passage_sentences
 from .extractive import AnswererConfig, Decision, ExtractiveAnswerer, refusal_text
 from .prompts import (
@@ -45,9 +45,10 @@ from .prompts import (
     answer_messages,
     evidence_messages,
 )
-from .question import Question, Vocabulary
+from .question import Question
+from .synthesis import NUMBER as _NUMBER
 from .synthesis import check as check_sentences
-from .synthesis import compose, evidence_sentences, is_opener
+from .synthesis import compose, evidence_sentences, is_opener, unstated
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -64,8 +65,6 @@ if TYPE_CHECKING:
 MIN_SUPPORT = 0.45
 
 # "[1]", "[2, 3]", "[2][3]" and "[2] [3]" all occur in model output.
-_NUMBER = re.compile(r"\d{1,3}")
-_FIGURE = re.compile(r"\d[\d,.]*\d|\d")
 # Markers placed after the full stop ("... km. [1]") would be split off into the next
 # sentence; move them before it, as the extractive answerer writes them.
 _TRAILING_MARKERS = re.compile(r"([.!?])((?:[ \t]*" + MARKER_TEXT + r")+)(?=\s|$)")
@@ -197,10 +196,10 @@ class LLMAnswerer:
         yes_no = decision.trace.kind == "yes_no"
         # The quotes are shown at once; the synthesis streams below them (a local model
         # takes seconds) and the final Answer holds it, the quotes in its citations.
-        quotes = "".join(
-            p for p in self.judge.render(decision, query, passages) if isinstance(p, str)
-        )
-        yield quotes + "\n\n"
+        rendered = list(self.judge.render(decision, query, passages))
+        quoted = rendered[-1]
+        assert isinstance(quoted, Answer)
+        yield quoted.text + "\n\n"
         raw: list[str] = []
         yield from _hold_back_decline(self._stream(evidence_messages(question, rows, yes_no), raw))
         reply = THINKING.sub("", "".join(raw)).strip()
@@ -213,12 +212,8 @@ class LLMAnswerer:
         if not any(c.supported and not is_opener(c.text) for c in checked):
             # Nothing the model wrote holds up, or it only said yes or no: the quotes
             # answer (after its yes or no, which the quotes then have to bear out).
-            if said:
-                decision = replace(decision, opening=f"{said.capitalize()}.")
-            final = [
-                a for a in self.judge.render(decision, query, passages) if isinstance(a, Answer)
-            ]
-            yield replace(final[-1], answerer=self.name)
+            text = f"{said.capitalize()}. {OPENER.sub('', quoted.text)}" if said else quoted.text
+            yield replace(quoted, text=text, answerer=self.name)
             return
         text, citations, flagged = compose(checked, evidence, self.settings.llm_drop_unsupported)
         yield Answer(
@@ -484,14 +479,7 @@ def split_claims(text: str, n_passages: int) -> list[_Claim]:
 
 def unstated_facts(statement: str, cited: Sequence[Passage]) -> list[str]:
     """Names and numbers in ``statement`` that none of the cited passages mention."""
-    if not cited:
-        return []
-    missing = name_coverage(statement, Vocabulary([p.text for p in cited]))[1]
-    haystack = " ".join(p.text for p in cited).replace(",", "")
-    for figure in _FIGURE.findall(statement):
-        if figure.replace(",", "") not in haystack:
-            missing.append(figure)
-    return missing
+    return unstated(statement, [p.text for p in cited]) if cited else []
 
 
 def _normalise_markers(text: str) -> str:

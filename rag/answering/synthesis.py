@@ -21,6 +21,7 @@ from ..types import Citation
 from .answerability import name_coverage
 from .citations import Sentence, citation
 from .evidence import Scored
+from .extractive import sigmoid
 from .question import Vocabulary
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 SUPPORT_LOGIT = 0.0
 MAX_EVIDENCE = 6
 
-_NUMBER = re.compile(r"\d{1,3}")
+NUMBER = re.compile(r"\d{1,3}")  # a citation number inside a marker group
 _FIGURE = re.compile(r"\d[\d,.]*\d|\d")
 
 
@@ -87,7 +88,7 @@ def check(reply: str, evidence: Sequence[Sentence], scorer: Reranker) -> list[Ch
             dict.fromkeys(
                 int(n)
                 for group in MARKER_GROUP.findall(raw)
-                for n in _NUMBER.findall(group)
+                for n in NUMBER.findall(group)
                 if 1 <= int(n) <= len(evidence)
             )
         )
@@ -120,7 +121,7 @@ def compose(
             for n in c.cited:
                 if n not in numbers:
                     numbers[n] = len(citations) + 1
-                    citations.append(citation(numbers[n], evidence[n - 1], _sigmoid(c.support)))
+                    citations.append(citation(numbers[n], evidence[n - 1], sigmoid(c.support)))
                 marks.append(numbers[n])
         body = c.text if c.text[-1:] in '.!?"”’)' else c.text + "."
         piece = with_marker(body, marks) if marks else body
@@ -128,9 +129,3 @@ def compose(
         if not c.supported:
             flagged.append(piece)
     return " ".join(pieces), citations, flagged
-
-
-def _sigmoid(x: float) -> float:
-    import math
-
-    return 1.0 / (1.0 + math.exp(-x))
