@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .chunking import CHUNKER_VERSION, chunk_article
+from .chunking import CHUNKER_VERSION, chunk_article, sentence_spans
 from .config import Settings
 from .errors import ConfigError, IndexNotReadyError, LoadError, RagError, StoreError
 from .files import LockBusy, file_lock, write_atomically
@@ -36,6 +36,8 @@ from .store import Store
 from .types import Article, Chunk, IngestReport, content_id
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from .models import Embedder
 
 Origin = tuple[str, str, str]  # (file, record key, file signature)
@@ -45,6 +47,24 @@ def embedding_text(article: Article, chunk: Chunk) -> str:
     """What is embedded for a chunk: its text with the article's title and outlet as context."""
     context = " · ".join(p for p in (article.title, article.source) if p)
     return f"{context}\n{chunk.text}" if context else chunk.text
+
+
+def sentence_vectors(
+    embedder: Embedder, pairs: Sequence[tuple[Article, Chunk]]
+) -> list[np.ndarray]:
+    """The vectors of each chunk's sentences (rows in ``sentence_spans`` order), stored with
+    the chunk so that answering never embeds a retrieved passage's sentences. A sentence
+    repeated in the overlap of two chunks is embedded once."""
+    import numpy as np
+
+    spans = [sentence_spans(c.text) for _, c in pairs]
+    texts = [c.text[s:e] for (_, c), sp in zip(pairs, spans, strict=True) for s, e in sp]
+    unique = list(dict.fromkeys(texts))
+    found = dict(zip(unique, embedder.encode(unique), strict=True))
+    return [
+        np.stack([found[c.text[s:e]] for s, e in sp]) if sp else np.zeros((0, 1))
+        for (_, c), sp in zip(pairs, spans, strict=True)
+    ]
 
 
 def _signature(path: Path) -> str:
@@ -519,7 +539,7 @@ class Index:
                 batch, pairs = pairs[:limit], pairs[limit:]
                 texts = [embedding_text(a, c) for a, c in batch]
                 vectors = self.embedder.encode(texts, progress=progress)
-                self.store.put_chunks(gen, batch, vectors)
+                self.store.put_chunks(gen, batch, vectors, sentence_vectors(self.embedder, batch))
                 done += len(batch)
                 offset = 0
                 for entry in pending:  # hand the vectors to their articles, in order
@@ -589,7 +609,7 @@ class Index:
             for i in range(0, len(records), 1024):
                 part = records[i : i + 1024]
                 vectors = self.embedder.encode([embedding_text(a, c) for a, c in part])
-                self.store.put_chunks(gen, part, vectors)
+                self.store.put_chunks(gen, part, vectors, sentence_vectors(self.embedder, part))
             for wait in (0.0, 0.5, 2.0):
                 time.sleep(wait)
                 still = set(self.store.unreachable_chunks(gen)) & set(lost)

@@ -3,7 +3,8 @@
 Layout inside Chroma, per *generation* (one embedding model + chunker setting):
 
 - ``rag-<gen>-chunks``: one record per chunk: text, vector, metadata (doc id,
-  title, source, published ISO date and ``published_num`` YYYYMMDD, url, start, end).
+  title, source, published ISO date and ``published_num`` YYYYMMDD, url, start, end,
+  and ``sentences``: the vectors of its sentences, packed by ``pack_vectors``).
 - ``rag-<gen>-articles``: one record per article, the manifest: full text,
   metadata (title, ..., ``origins`` JSON, ``n_chunks``), vector = mean of its chunks.
 - ``rag-state``: one record holding the active generation, revision and last sync.
@@ -18,6 +19,7 @@ the next call open the store afresh, so a running UI never searches a stale inde
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import functools
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 STATE_COLLECTION = "rag-state"
+SENTENCES_FIELD = "sentences"  # chunk metadata: its sentences' vectors
 _PAGE = 2000
 _WRITE_BATCH = 1000
 # Backoff between attempts when the Chroma server cannot be reached; together with the
@@ -122,6 +125,31 @@ def article_from(doc_id: str, text: str, meta: dict[str, Any]) -> Article:
     )
 
 
+def pack_vectors(vectors: np.ndarray) -> str:
+    """Rows of unit vectors as text for a metadata field: ``"<dim>:"`` and base64 of float16
+    (cosines change by under 0.001; a sentence costs 4/3 × 2 bytes per dimension)."""
+    import numpy as np
+
+    data = np.ascontiguousarray(vectors, dtype=np.float16).tobytes()
+    return f"{vectors.shape[1]}:{base64.b64encode(data).decode('ascii')}"
+
+
+def unpack_vectors(text: Any) -> np.ndarray | None:
+    """The float32 rows of :func:`pack_vectors`' text; None for anything else."""
+    import numpy as np
+
+    dim, _, data = str(text or "").partition(":")
+    if not dim.isdigit() or not data or int(dim) == 0:
+        return None
+    try:
+        flat = np.frombuffer(base64.b64decode(data, validate=True), dtype=np.float16)
+    except ValueError:
+        return None
+    if flat.size % int(dim):
+        return None
+    return flat.astype(np.float32).reshape(-1, int(dim))
+
+
 def passage_from(chunk_id: str, text: str, meta: dict[str, Any], score: float) -> Passage:
     return Passage(
         text=text,
@@ -134,6 +162,7 @@ def passage_from(chunk_id: str, text: str, meta: dict[str, Any], score: float) -
         start=int(meta["start"]),
         end=int(meta["end"]),
         chunk_id=chunk_id,
+        sentence_vectors=unpack_vectors(meta.get(SENTENCES_FIELD)),
     )
 
 
@@ -590,18 +619,27 @@ class Store:
 
     @_writes
     def put_chunks(
-        self, gen: str, pairs: Sequence[tuple[Article, Chunk]], vectors: np.ndarray
+        self,
+        gen: str,
+        pairs: Sequence[tuple[Article, Chunk]],
+        vectors: np.ndarray,
+        sentence_vectors: Sequence[np.ndarray] | None = None,
     ) -> None:
-        """Store chunks with their vectors (one upsert per batch, idempotent by chunk id)."""
+        """Store chunks with their vectors (one upsert per batch, idempotent by chunk id),
+        and with each chunk's sentence vectors when given."""
         col = self.collection(self.chunks_name(gen))
         for i in range(0, len(pairs), _WRITE_BATCH):
             part = pairs[i : i + _WRITE_BATCH]
             ids = [c.chunk_id for _, c in part]
             docs = [c.text for _, c in part]
-            metas = [
+            metas: list[dict[str, Any]] = [
                 {**article_metadata(a), "start": c.start, "end": c.end, "index": c.index}
                 for a, c in part
             ]
+            if sentence_vectors is not None:
+                for meta, rows in zip(metas, sentence_vectors[i : i + _WRITE_BATCH], strict=True):
+                    if len(rows):
+                        meta[SENTENCES_FIELD] = pack_vectors(rows)
             embs = vectors[i : i + _WRITE_BATCH].tolist()
             self._call(
                 lambda: col.upsert(ids=ids, embeddings=embs, documents=docs, metadatas=metas)

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from conftest import SEED, make_settings
 
@@ -16,6 +17,7 @@ from rag.chunking import chunk_article
 from rag.config import Settings
 from rag.index import Index
 from rag.models import resolve_embedder
+from rag.store import SENTENCES_FIELD, pack_vectors, unpack_vectors
 
 
 def write_article(folder: Path, name: str, title: str, body: str) -> Path:
@@ -367,3 +369,57 @@ def test_the_sync_stamp_never_hides_a_change(settings: Settings, tmp_path: Path)
 
     index.store.state = no_chroma  # type: ignore[method-assign]
     assert len(index.ingest([corpus]).unchanged) == 3
+
+
+def test_passages_carry_their_sentence_vectors(seed_settings: Settings) -> None:
+    """Sentence vectors are stored at ingest and equal the embedder's own; answering then
+    embeds only the question, never the retrieved passages' sentences."""
+    from rag.chunking import sentence_spans
+    from rag.pipeline import get_pipeline
+
+    pipeline = get_pipeline(seed_settings)
+    passages = pipeline.retriever.retrieve("How far did the missile fly?", 4)
+    embedder = pipeline.index.embedder
+    for p in passages:
+        spans = sentence_spans(p.text)
+        assert p.sentence_vectors is not None and p.sentence_vectors.shape == (len(spans), 384)
+        fresh = embedder.encode([p.text[s:e] for s, e in spans])
+        cosines = np.sum(fresh * p.sentence_vectors, axis=1)
+        assert cosines.min() > 0.999, cosines
+    assert "sentence_vectors" not in passages[0].to_dict()
+    embedder.forget_recent()
+    before = embedder.calls
+    answer = rag.answer("How far did the missile fly?", settings=seed_settings)
+    assert "1,100 kilometers" in answer.text
+    assert embedder.calls - before == 1  # the question
+    json.dumps(answer.to_dict())  # no arrays in the dict form
+
+
+def test_vectors_pack_and_unpack() -> None:
+    rows = np.random.default_rng(0).normal(size=(3, 8)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    back = unpack_vectors(pack_vectors(rows))
+    assert back is not None and back.shape == (3, 8) and np.abs(back - rows).max() < 1e-3
+    for junk in (None, "", "8:", "x:AAAA", "3:AAAA", "8:not base64!"):
+        assert unpack_vectors(junk) is None, junk
+
+
+def test_an_index_without_sentence_vectors_still_answers(settings: Settings) -> None:
+    """Chunks stored without sentence vectors (an index from before they existed) are
+    answered by embedding their sentences, as before."""
+    shutil.copy(SEED, settings.corpus_dir / SEED.name)
+    rag.ingest(settings=settings)
+    index = Index(settings)
+    col = index.store.collection(index.store.chunks_name(index.active_generation()))
+    ids = col.get(include=[])["ids"]
+    col.update(ids=ids, metadatas=[{SENTENCES_FIELD: ""}] * len(ids))
+    passages = rag.retrieve("How far did the missile fly?", k=3, settings=settings)
+    assert all(p.sentence_vectors is None for p in passages)
+    from rag.pipeline import get_pipeline
+
+    embedder = get_pipeline(settings).index.embedder
+    embedder.forget_recent()
+    before = embedder.calls
+    answer = rag.answer("How far did the missile fly?", settings=settings)
+    assert "1,100 kilometers" in answer.text
+    assert embedder.calls - before > 1  # the question and the passages' sentences
