@@ -163,7 +163,7 @@ def raw_encode(name: str) -> dict[str, Any]:
     for i in range(0, len(sample), limit):
         batch = sample[i : i + limit]
         embedder.encode([embedding_text(a, c) for a, c in batch], progress=lambda n: None)
-        sentence_vectors(embedder, batch)
+        sentence_vectors(embedder, [c.text for _, c in batch])
     seconds = time.perf_counter() - started
     return {
         "raw_encode_engine": "onnx" if embedder.onnx() is not None else "torch",

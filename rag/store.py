@@ -645,6 +645,27 @@ class Store:
                 lambda: col.upsert(ids=ids, embeddings=embs, documents=docs, metadatas=metas)
             )
 
+    def chunks_without_sentence_vectors(self, gen: str) -> list[tuple[str, str]]:
+        """(chunk id, text) of the chunks stored without their sentences' vectors."""
+        col = self.collection(self.chunks_name(gen))
+        return [
+            (cid, text)
+            for ids, texts, metas in self._pages(col, include=["documents", "metadatas"])
+            for cid, text, meta in zip(ids, texts, metas, strict=True)
+            if unpack_vectors(meta.get(SENTENCES_FIELD)) is None and text.strip()
+        ]
+
+    @_writes
+    def set_sentence_vectors(
+        self, gen: str, chunk_ids: Sequence[str], rows: Sequence[np.ndarray]
+    ) -> None:
+        """Add sentence vectors to stored chunks (the rest of their metadata is kept)."""
+        col = self.collection(self.chunks_name(gen))
+        for i in range(0, len(chunk_ids), _WRITE_BATCH):
+            ids = list(chunk_ids[i : i + _WRITE_BATCH])
+            metas = [{SENTENCES_FIELD: pack_vectors(r)} for r in rows[i : i + _WRITE_BATCH]]
+            self._call(lambda: col.update(ids=ids, metadatas=metas))
+
     @_writes
     def put_articles(
         self, gen: str, rows: Sequence[tuple[Article, list[float], int, list[Any]]]

@@ -423,3 +423,14 @@ def test_an_index_without_sentence_vectors_still_answers(settings: Settings) -> 
     answer = rag.answer("How far did the missile fly?", settings=settings)
     assert "1,100 kilometers" in answer.text
     assert embedder.calls - before > 1  # the question and the passages' sentences
+    # `rag check` (and `rag ingest --repair`) gives them their vectors, keeping the rest.
+    report = index.check()
+    assert report.ok and report.sentence_vectors == len(ids), report
+    assert "given their sentence vectors" in report.summary()
+    assert index.check().sentence_vectors == 0
+    passages = rag.retrieve("How far did the missile fly?", k=3, settings=settings)
+    assert all(p.sentence_vectors is not None and p.title for p in passages)
+    embedder.forget_recent()
+    before = embedder.calls
+    again = rag.answer("How far did the missile fly?", settings=settings)
+    assert again.text == answer.text and embedder.calls - before == 1
