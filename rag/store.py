@@ -175,6 +175,8 @@ class Store:
         self._collections: dict[str, Any] = {}
         self._lock = threading.RLock()  # UI threads share one store
         self._seen: str | None = None  # the write mark the open client reflects
+        # The state record as of a write mark: unchanged until something is written.
+        self._state_seen: tuple[str, dict[str, Any]] | None = None
 
     # -- connection -------------------------------------------------------------------------
 
@@ -450,12 +452,20 @@ class Store:
     # -- state ------------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        """The shared state record: active generation, model, revision, last sync."""
+        """The shared state record: active generation, model, revision, last sync.
+
+        In the embedded store it is read again only after a write (the write mark tells),
+        so a search does not pay for reading it; a server is asked every time."""
+        mark = self.write_mark()
+        seen = self._state_seen
+        if mark is not None and seen is not None and seen[0] == mark:
+            return dict(seen[1])
         col = self.collection(STATE_COLLECTION)
         got = self._call(lambda: col.get(ids=["state"], include=["documents"]))
-        if not got["ids"]:
-            return {}
-        return dict(json.loads(got["documents"][0]))
+        state = dict(json.loads(got["documents"][0])) if got["ids"] else {}
+        if mark is not None:  # read before the state: a write in between changes it again
+            self._state_seen = (mark, dict(state))
+        return state
 
     @_writes
     def set_state(self, **changes: Any) -> dict[str, Any]:
