@@ -29,6 +29,8 @@ RRF_K = 60  # the constant from Cormack et al.; results are insensitive to it ar
 # published in the range has its fused score multiplied by IN_RANGE (evals/README.md).
 BOOST_WEIGHT = 0.5
 IN_RANGE = 1.2
+# Passages read beyond those still needed, so that a near duplicate seldom costs a second read.
+READ_AHEAD = 4
 _WORDS = re.compile(r"\w+")
 
 
@@ -181,23 +183,23 @@ class Retriever:
         pool = max(k * 3, 30)
         vector = self.index.embedder.encode([query])[0]
 
-        dense: list[Passage] = []
+        # Searches return ids only; the passages themselves (text, metadata and sentence
+        # vectors) are read for the best-ranked few, once fused.
+        dense: list[str] = []
         if mode in ("hybrid", "dense"):
-            dense = self.index.store.query(
-                gen, vector.tolist(), pool, _with_docs(self._where(sources, since, until), docs)
-            )
-        lexical: list[tuple[str, float]] = []
+            where = _with_docs(self._where(sources, since, until), docs)
+            dense = self.index.store.search(gen, vector.tolist(), pool, where)
+        lexical: list[str] = []
         if mode in ("hybrid", "lexical"):
-            lexical = self.lexical.search(gen, query, pool, sources, since, until, docs)
+            found = self.lexical.search(gen, query, pool, sources, since, until, docs)
+            lexical = [cid for cid, _ in found]
 
-        rankings = [[p.chunk_id for p in dense], [cid for cid, _ in lexical]]
+        rankings = [dense, lexical]
         if boost:
             b_sources, b_since, b_until = self._filters(gen, boost)
             if mode in ("hybrid", "dense"):
                 where = self._where(b_sources, b_since, b_until)
-                boosted = self.index.store.query(gen, vector.tolist(), pool, where)
-                dense += boosted
-                rankings.append([p.chunk_id for p in boosted])
+                rankings.append(self.index.store.search(gen, vector.tolist(), pool, where))
             if mode in ("hybrid", "lexical"):
                 found = self.lexical.search(gen, query, pool, b_sources, b_since, b_until)
                 rankings.append([cid for cid, _ in found])
@@ -206,38 +208,42 @@ class Retriever:
             weight = 1.0 if n < 2 else BOOST_WEIGHT
             for rank, cid in enumerate(ranking):
                 fused[cid] = fused.get(cid, 0.0) + weight / (RRF_K + rank + 1)
-        by_id = {p.chunk_id: p for p in dense}
-        missing = [cid for cid in fused if cid not in by_id]
-        if missing:
-            by_id.update(self.index.store.get_chunks(gen, missing, vector.tolist()))
         if boost:
             in_range = {cid for ranking in rankings[2:] for cid in ranking}
             fused = {c: s * (IN_RANGE if c in in_range else 1.0) for c, s in fused.items()}
         if prior is not None:
-            newest = max((p.published for p in by_id.values() if p.published), default=None)
-            fused = {
-                c: s * (prior(by_id[c].published, newest) if c in by_id else 1.0)
-                for c, s in fused.items()
-            }
+            dates = self.lexical.published(gen, list(fused))
+            newest = max((d for d in dates.values() if d), default=None)
+            fused = {c: s * prior(dates.get(c), newest) for c, s in fused.items()}
         order = sorted(fused, key=lambda cid: -fused[cid])
         depth = max(k * 2, 20) if self.rerank else k
-        candidates = self._dedupe([by_id[cid] for cid in order if cid in by_id], depth)
+        candidates = self._read_deduped(gen, order, depth, vector.tolist())
         if self.rerank and candidates:
             candidates = self._rerank(query, candidates)
         return candidates[:k]
 
-    @staticmethod
-    def _dedupe(passages: Sequence[Passage], limit: int) -> list[Passage]:
-        """Drop near duplicates, keeping the better-ranked copy, until ``limit`` are kept."""
+    def _read_deduped(
+        self, gen: str, order: Sequence[str], limit: int, vector: Sequence[float]
+    ) -> list[Passage]:
+        """The passages of ``order``, read a few at a time, near duplicates dropped, until
+        ``limit`` are kept; scored by cosine similarity with ``vector``."""
         kept: list[Passage] = []
         shingles: list[frozenset[tuple[str, ...]]] = []
-        for p in passages:
-            mine = _trigrams(p.text)
-            if not any(_near_duplicate(mine, other) for other in shingles):
-                kept.append(p)
-                shingles.append(mine)
-                if len(kept) >= limit:
-                    break
+        at = 0
+        while at < len(order) and len(kept) < limit:
+            ids = list(order[at : at + limit - len(kept) + READ_AHEAD])
+            at += len(ids)
+            found = self.index.store.get_chunks(gen, ids, vector)
+            for cid in ids:
+                p = found.get(cid)
+                if p is None:  # removed since the search (or BM25 lags behind)
+                    continue
+                mine = _trigrams(p.text)
+                if not any(_near_duplicate(mine, other) for other in shingles):
+                    kept.append(p)
+                    shingles.append(mine)
+                    if len(kept) >= limit:
+                        break
         return kept
 
     def _rerank(self, query: str, passages: list[Passage]) -> list[Passage]:
