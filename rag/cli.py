@@ -141,6 +141,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         if value
     }
     pipeline = get_pipeline(_settings(args))
+    pipeline.preload()  # the models load while Chroma opens
     answer = pipeline.answer(
         args.question, k=args.k, filters=filters or None, answerer=args.answerer, as_of=args.as_of
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,23 @@ class Pipeline:
         self.reranker.score("warm up", ["warm up"])
         if question:
             self.answer(question)
+
+    def preload(self) -> threading.Thread:
+        """Load the models in a background thread while the caller goes on (a cold
+        ``rag ask`` opens Chroma meanwhile); returns the thread. Loading errors are left
+        for the first real use to report."""
+
+        embedder, reranker = self.embedder, self.reranker  # made here, loaded there
+
+        def load() -> None:
+            with contextlib.suppress(Exception):
+                embedder.encode(["warm up"])
+                reranker.score("warm up", ["warm up"])
+                import bm25s  # noqa: F401  (scipy: the slowest import of the BM25 side)
+
+        thread = threading.Thread(target=load, name="rag-preload", daemon=True)
+        thread.start()
+        return thread
 
     def ingest(
         self, paths: Sequence[str | Path] | None = None, *, quiet: bool = True
