@@ -208,9 +208,33 @@ def source_card(
         f'<div class="src-card" id="card-{turn}-{k}">'
         f'<div class="src-title">{numbers} {title}</div>'
         f'<div class="src-meta">{meta}{" · " if meta else ""}{" · ".join(links)}</div>'
+        f"{also_in_html(quotes)}"
         f'<ol class="src-quotes">{"".join(items)}</ol>'
         f'<a class="back" href="#{answer_anchor(turn)}">↑ back to answer</a>'
         f"</div>"
+    )
+
+
+def also_in_html(quotes: Sequence[rag.Citation]) -> str:
+    """The other outlets that carried the same story (collapsed copies), one link each."""
+    seen: dict[str, rag.Reprint] = {}
+    for c in quotes:
+        for r in c.also_in:
+            if r.doc_id != c.doc_id:
+                seen.setdefault(r.doc_id, r)
+    if not seen:
+        return ""
+    items = []
+    for r in seen.values():
+        name = esc(r.source or r.title or "another article")
+        url = safe_url(r.url)
+        if url:
+            name = f'<a href="{esc(url)}" target="_blank" rel="noopener noreferrer">{name}</a>'
+        details = ", ".join(esc(x) for x in (day(r.published), r.title) if x)
+        items.append(f"<li>{name}{f' ({details})' if details else ''}</li>")
+    return (
+        '<div class="also-in"><span class="also-in-label">Also carried by</span>'
+        f"<ul>{''.join(items)}</ul></div>"
     )
 
 
@@ -252,6 +276,9 @@ def answer_plaintext(answer: rag.Answer) -> str:
         if safe_url(c.url):
             lines.append(f"    {c.url}")
         lines.append(f"    “{' '.join(c.quote.split())}”")
+        others = [", ".join(x for x in (r.source, day(r.published)) if x) for r in c.also_in]
+        if others:
+            lines.append(f"    also carried by: {'; '.join(others)}")
     return "\n".join(lines)
 
 
