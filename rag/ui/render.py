@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from urllib.parse import quote, urlsplit
 
 import rag
-from rag.text import MARKER
+from rag.text import AGE_NOTE, MARKER
 
 CONTEXT_CHARS = 280  # passage text shown either side of a quote
 
@@ -287,20 +287,37 @@ def copy_block(text: str) -> str:
     return f'<div class="copy-text">{esc(text)}</div>'
 
 
+def dates_html(trace: rag.Trace) -> str:
+    """The day the question was answered as of and the range its words resolved to."""
+    if not trace.dates:
+        return ""
+    return f'<p class="answer-dates"><span class="dates-label">Dates</span> {esc(trace.dates)}</p>'
+
+
+def split_age_note(text: str) -> tuple[str, str]:
+    """(the answer, the note that its evidence is old, or "")."""
+    head, sep, tail = text.partition(AGE_NOTE)
+    return (head.rstrip(), sep + tail) if sep else (text, "")
+
+
 def answer_html(answer: rag.Answer, turn: int) -> str:
     """A finished answer: linked markers and its sources, or a distinct refusal notice."""
     copy = copy_block(answer_plaintext(answer))
+    dates = dates_html(answer.trace)
     if answer.refused:
         return (
             f'<div class="refusal" id="{answer_anchor(turn)}"><span class="refusal-title">'
             f"Not answered from these articles</span>{text_html(answer.text)}</div>"
-            f"{why_html(answer.trace)}{copy}"
+            f"{dates}{why_html(answer.trace)}{copy}"
         )
+    text, note = split_age_note(answer.text)
+    if note:
+        note = f'<p class="age-note" role="note">{text_html(note)}</p>'
     body = (
         f'<div class="answer-text" id="{answer_anchor(turn)}">'
-        f"{link_markers(answer.text, turn, answer.citations)}</div>"
+        f"{link_markers(text, turn, answer.citations)}</div>{note}"
     )
-    return body + sources_html(answer, turn) + why_html(answer.trace) + copy
+    return body + dates + sources_html(answer, turn) + why_html(answer.trace) + copy
 
 
 def pending_html(text: str, stage: str = "") -> str:
