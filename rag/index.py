@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .chunking import CHUNKER_VERSION, chunk_article
+from .chunking import CHUNKER_VERSION, chunk_article, sentence_spans
 from .config import Settings
 from .errors import ConfigError, IndexNotReadyError, LoadError, RagError, StoreError
 from .files import LockBusy, file_lock, write_atomically
@@ -36,6 +36,8 @@ from .store import Store
 from .types import Article, Chunk, IngestReport, content_id
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from .models import Embedder
 
 Origin = tuple[str, str, str]  # (file, record key, file signature)
@@ -45,6 +47,22 @@ def embedding_text(article: Article, chunk: Chunk) -> str:
     """What is embedded for a chunk: its text with the article's title and outlet as context."""
     context = " · ".join(p for p in (article.title, article.source) if p)
     return f"{context}\n{chunk.text}" if context else chunk.text
+
+
+def sentence_vectors(embedder: Embedder, texts: Sequence[str]) -> list[np.ndarray]:
+    """The vectors of each chunk text's sentences (rows in ``sentence_spans`` order), stored
+    with the chunk so that answering never embeds a retrieved passage's sentences. A
+    sentence repeated in the overlap of two chunks is embedded once."""
+    import numpy as np
+
+    spans = [sentence_spans(t) for t in texts]
+    wanted = [t[s:e] for t, sp in zip(texts, spans, strict=True) for s, e in sp]
+    unique = list(dict.fromkeys(wanted))
+    found = dict(zip(unique, embedder.encode(unique), strict=True))
+    return [
+        np.stack([found[t[s:e]] for s, e in sp]) if sp else np.zeros((0, 1))
+        for t, sp in zip(texts, spans, strict=True)
+    ]
 
 
 def _signature(path: Path) -> str:
@@ -519,7 +537,9 @@ class Index:
                 batch, pairs = pairs[:limit], pairs[limit:]
                 texts = [embedding_text(a, c) for a, c in batch]
                 vectors = self.embedder.encode(texts, progress=progress)
-                self.store.put_chunks(gen, batch, vectors)
+                self.store.put_chunks(
+                    gen, batch, vectors, sentence_vectors(self.embedder, [c.text for _, c in batch])
+                )
                 done += len(batch)
                 offset = 0
                 for entry in pending:  # hand the vectors to their articles, in order
@@ -589,7 +609,9 @@ class Index:
             for i in range(0, len(records), 1024):
                 part = records[i : i + 1024]
                 vectors = self.embedder.encode([embedding_text(a, c) for a, c in part])
-                self.store.put_chunks(gen, part, vectors)
+                self.store.put_chunks(
+                    gen, part, vectors, sentence_vectors(self.embedder, [c.text for _, c in part])
+                )
             for wait in (0.0, 0.5, 2.0):
                 time.sleep(wait)
                 still = set(self.store.unreachable_chunks(gen)) & set(lost)
@@ -618,6 +640,7 @@ class Index:
                 )
             rebuilt, orphans = self._repair(gen)
             checked, lost, _ = self._verify(gen)
+            added = self._add_sentence_vectors(gen)
             if lost or rebuilt or orphans:
                 revision = int(self.store.state().get("revision", 0)) + 1
                 self.store.set_state(revision=revision)  # readers rebuild their BM25 index
@@ -627,8 +650,19 @@ class Index:
                 repaired=len(lost),
                 rebuilt=rebuilt,
                 orphans=orphans,
+                sentence_vectors=added,
                 seconds=time.perf_counter() - started,
             )
+
+    def _add_sentence_vectors(self, gen: str) -> int:
+        """Give the chunks stored without sentence vectors (by a version from before they
+        were stored) theirs; the number of chunks given them."""
+        todo = self.store.chunks_without_sentence_vectors(gen)
+        for i in range(0, len(todo), 1024):
+            part = todo[i : i + 1024]
+            rows = sentence_vectors(self.embedder, [text for _, text in part])
+            self.store.set_sentence_vectors(gen, [cid for cid, _ in part], rows)
+        return len(todo)
 
     def _inconsistent(self, gen: str) -> int:
         manifest = self.store.manifest(gen)
@@ -724,6 +758,7 @@ class CheckReport:
     repaired: int = 0  # of those, stored again (and found afterwards)
     rebuilt: int = 0  # articles whose chunks were incomplete, chunked again from their text
     orphans: int = 0  # chunks without an article record, removed
+    sentence_vectors: int = 0  # chunks stored without their sentences' vectors, given them
     inconsistent: int = 0  # without repair: articles and chunks that do not agree
     seconds: float = 0.0
 
@@ -741,6 +776,8 @@ class CheckReport:
             parts.append(f"{self.rebuilt} incomplete articles rebuilt")
         if self.orphans:
             parts.append(f"{self.orphans} orphan chunks removed")
+        if self.sentence_vectors:
+            parts.append(f"{self.sentence_vectors} chunks given their sentence vectors")
         if self.inconsistent:
             parts.append(f"{self.inconsistent} articles or chunks that do not agree")
         return "; ".join(parts)

@@ -3,7 +3,8 @@
 Layout inside Chroma, per *generation* (one embedding model + chunker setting):
 
 - ``rag-<gen>-chunks``: one record per chunk: text, vector, metadata (doc id,
-  title, source, published ISO date and ``published_num`` YYYYMMDD, url, start, end).
+  title, source, published ISO date and ``published_num`` YYYYMMDD, url, start, end,
+  and ``sentences``: the vectors of its sentences, packed by ``pack_vectors``).
 - ``rag-<gen>-articles``: one record per article, the manifest: full text,
   metadata (title, ..., ``origins`` JSON, ``n_chunks``), vector = mean of its chunks.
 - ``rag-state``: one record holding the active generation, revision and last sync.
@@ -18,6 +19,7 @@ the next call open the store afresh, so a running UI never searches a stale inde
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import functools
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 STATE_COLLECTION = "rag-state"
+SENTENCES_FIELD = "sentences"  # chunk metadata: its sentences' vectors
 _PAGE = 2000
 _WRITE_BATCH = 1000
 # Backoff between attempts when the Chroma server cannot be reached; together with the
@@ -122,6 +125,31 @@ def article_from(doc_id: str, text: str, meta: dict[str, Any]) -> Article:
     )
 
 
+def pack_vectors(vectors: np.ndarray) -> str:
+    """Rows of unit vectors as text for a metadata field: ``"<dim>:"`` and base64 of float16
+    (cosines change by under 0.001; a sentence costs 4/3 × 2 bytes per dimension)."""
+    import numpy as np
+
+    data = np.ascontiguousarray(vectors, dtype=np.float16).tobytes()
+    return f"{vectors.shape[1]}:{base64.b64encode(data).decode('ascii')}"
+
+
+def unpack_vectors(text: Any) -> np.ndarray | None:
+    """The float32 rows of :func:`pack_vectors`' text; None for anything else."""
+    import numpy as np
+
+    dim, _, data = str(text or "").partition(":")
+    if not dim.isdigit() or not data or int(dim) == 0:
+        return None
+    try:
+        flat = np.frombuffer(base64.b64decode(data, validate=True), dtype=np.float16)
+    except ValueError:
+        return None
+    if flat.size % int(dim):
+        return None
+    return flat.astype(np.float32).reshape(-1, int(dim))
+
+
 def passage_from(chunk_id: str, text: str, meta: dict[str, Any], score: float) -> Passage:
     return Passage(
         text=text,
@@ -134,6 +162,7 @@ def passage_from(chunk_id: str, text: str, meta: dict[str, Any], score: float) -
         start=int(meta["start"]),
         end=int(meta["end"]),
         chunk_id=chunk_id,
+        sentence_vectors=unpack_vectors(meta.get(SENTENCES_FIELD)),
     )
 
 
@@ -146,6 +175,8 @@ class Store:
         self._collections: dict[str, Any] = {}
         self._lock = threading.RLock()  # UI threads share one store
         self._seen: str | None = None  # the write mark the open client reflects
+        # The state record as of a write mark: unchanged until something is written.
+        self._state_seen: tuple[str, dict[str, Any]] | None = None
 
     # -- connection -------------------------------------------------------------------------
 
@@ -421,12 +452,20 @@ class Store:
     # -- state ------------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        """The shared state record: active generation, model, revision, last sync."""
+        """The shared state record: active generation, model, revision, last sync.
+
+        In the embedded store it is read again only after a write (the write mark tells),
+        so a search does not pay for reading it; a server is asked every time."""
+        mark = self.write_mark()
+        seen = self._state_seen
+        if mark is not None and seen is not None and seen[0] == mark:
+            return dict(seen[1])
         col = self.collection(STATE_COLLECTION)
         got = self._call(lambda: col.get(ids=["state"], include=["documents"]))
-        if not got["ids"]:
-            return {}
-        return dict(json.loads(got["documents"][0]))
+        state = dict(json.loads(got["documents"][0])) if got["ids"] else {}
+        if mark is not None:  # read before the state: a write in between changes it again
+            self._state_seen = (mark, dict(state))
+        return state
 
     @_writes
     def set_state(self, **changes: Any) -> dict[str, Any]:
@@ -590,22 +629,52 @@ class Store:
 
     @_writes
     def put_chunks(
-        self, gen: str, pairs: Sequence[tuple[Article, Chunk]], vectors: np.ndarray
+        self,
+        gen: str,
+        pairs: Sequence[tuple[Article, Chunk]],
+        vectors: np.ndarray,
+        sentence_vectors: Sequence[np.ndarray] | None = None,
     ) -> None:
-        """Store chunks with their vectors (one upsert per batch, idempotent by chunk id)."""
+        """Store chunks with their vectors (one upsert per batch, idempotent by chunk id),
+        and with each chunk's sentence vectors when given."""
         col = self.collection(self.chunks_name(gen))
         for i in range(0, len(pairs), _WRITE_BATCH):
             part = pairs[i : i + _WRITE_BATCH]
             ids = [c.chunk_id for _, c in part]
             docs = [c.text for _, c in part]
-            metas = [
+            metas: list[dict[str, Any]] = [
                 {**article_metadata(a), "start": c.start, "end": c.end, "index": c.index}
                 for a, c in part
             ]
+            if sentence_vectors is not None:
+                for meta, rows in zip(metas, sentence_vectors[i : i + _WRITE_BATCH], strict=True):
+                    if len(rows):
+                        meta[SENTENCES_FIELD] = pack_vectors(rows)
             embs = vectors[i : i + _WRITE_BATCH].tolist()
             self._call(
                 lambda: col.upsert(ids=ids, embeddings=embs, documents=docs, metadatas=metas)
             )
+
+    def chunks_without_sentence_vectors(self, gen: str) -> list[tuple[str, str]]:
+        """(chunk id, text) of the chunks stored without their sentences' vectors."""
+        col = self.collection(self.chunks_name(gen))
+        return [
+            (cid, text)
+            for ids, texts, metas in self._pages(col, include=["documents", "metadatas"])
+            for cid, text, meta in zip(ids, texts, metas, strict=True)
+            if unpack_vectors(meta.get(SENTENCES_FIELD)) is None and text.strip()
+        ]
+
+    @_writes
+    def set_sentence_vectors(
+        self, gen: str, chunk_ids: Sequence[str], rows: Sequence[np.ndarray]
+    ) -> None:
+        """Add sentence vectors to stored chunks (the rest of their metadata is kept)."""
+        col = self.collection(self.chunks_name(gen))
+        for i in range(0, len(chunk_ids), _WRITE_BATCH):
+            ids = list(chunk_ids[i : i + _WRITE_BATCH])
+            metas = [{SENTENCES_FIELD: pack_vectors(r)} for r in rows[i : i + _WRITE_BATCH]]
+            self._call(lambda: col.update(ids=ids, metadatas=metas))
 
     @_writes
     def put_articles(

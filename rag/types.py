@@ -97,6 +97,9 @@ class Passage:
     end: int
     chunk_id: str = ""
     also_in: tuple[Reprint, ...] = ()
+    # One unit vector per sentence of ``text`` (rows in the order of
+    # ``chunking.sentence_spans``), computed at ingest; None for an index made without them.
+    sentence_vectors: Any = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(_jsonable(asdict(self)))
@@ -270,9 +273,13 @@ class Deletion:
         return bool(self.kept_files)
 
 
+# Fields for the answerer's own use, left out of every dict and JSON form.
+_INTERNAL = frozenset({"sentence_vectors"})
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: _jsonable(v) for k, v in value.items() if k not in _INTERNAL}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, dt.date):

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from conftest import SEED, make_settings
 
@@ -16,6 +17,7 @@ from rag.chunking import chunk_article
 from rag.config import Settings
 from rag.index import Index
 from rag.models import resolve_embedder
+from rag.store import SENTENCES_FIELD, pack_vectors, unpack_vectors
 
 
 def write_article(folder: Path, name: str, title: str, body: str) -> Path:
@@ -104,7 +106,7 @@ def test_sync_add_unchanged_update_remove(settings: Settings) -> None:
 
     first = index.ingest([corpus])
     assert len(first.added) == 3 and not first.skipped
-    assert index.embedder.calls - calls == first.embedded > 0
+    assert index.embedder.calls - calls == first.embedded + stored_sentences(index) > 0
     assert consistency(index)[0] == 3
 
     calls = index.embedder.calls
@@ -116,7 +118,7 @@ def test_sync_add_unchanged_update_remove(settings: Settings) -> None:
     calls = index.embedder.calls
     upd = index.ingest([corpus])
     assert len(upd.updated) == 1 and len(upd.unchanged) == 2 and not upd.removed
-    assert index.embedder.calls - calls == 1
+    assert index.embedder.calls - calls == 2  # the passage and its one sentence
     assert consistency(index)[0] == 3
 
     (corpus / "orchard.txt").unlink()
@@ -124,6 +126,19 @@ def test_sync_add_unchanged_update_remove(settings: Settings) -> None:
     assert len(rem.removed) == 1 and len(rem.unchanged) == 2
     assert consistency(index)[0] == 2
     assert all("Orchard" not in p.title for p in index_search(settings, "apple harvest"))
+
+
+def stored_sentences(index: Index) -> int:
+    """The distinct sentences of the stored chunks (each embedded once at ingest)."""
+    from rag.chunking import sentence_spans
+
+    texts = {
+        text[s:e]
+        for _ids, docs, _metas in index.store.iter_chunks(index.active_generation())
+        for text in docs
+        for s, e in sentence_spans(text)
+    }
+    return len(texts)
 
 
 def index_search(settings: Settings, q: str) -> list[rag.Passage]:
@@ -217,7 +232,7 @@ def test_changing_the_embedding_model_builds_a_new_collection(
         rag.retrieve("harbour bridge", settings=other)
     calls = new.embedder.calls
     report = new.ingest([settings.corpus_dir])
-    assert new.embedder.calls - calls == report.embedded > 0
+    assert new.embedder.calls - calls == report.embedded + stored_sentences(new) > 0
     assert new.active_generation() == new.generation
     assert consistency(new)[0] == 4, "articles from elsewhere are carried over"
     names = new.store.collection_names()
@@ -367,3 +382,68 @@ def test_the_sync_stamp_never_hides_a_change(settings: Settings, tmp_path: Path)
 
     index.store.state = no_chroma  # type: ignore[method-assign]
     assert len(index.ingest([corpus]).unchanged) == 3
+
+
+def test_passages_carry_their_sentence_vectors(seed_settings: Settings) -> None:
+    """Sentence vectors are stored at ingest and equal the embedder's own; answering then
+    embeds only the question, never the retrieved passages' sentences."""
+    from rag.chunking import sentence_spans
+    from rag.pipeline import get_pipeline
+
+    pipeline = get_pipeline(seed_settings)
+    passages = pipeline.retriever.retrieve("How far did the missile fly?", 4)
+    embedder = pipeline.index.embedder
+    for p in passages:
+        spans = sentence_spans(p.text)
+        assert p.sentence_vectors is not None and p.sentence_vectors.shape == (len(spans), 384)
+        fresh = embedder.encode([p.text[s:e] for s, e in spans])
+        cosines = np.sum(fresh * p.sentence_vectors, axis=1)
+        assert cosines.min() > 0.999, cosines
+    assert "sentence_vectors" not in passages[0].to_dict()
+    embedder.forget_recent()
+    before = embedder.calls
+    answer = rag.answer("How far did the missile fly?", settings=seed_settings)
+    assert "1,100 kilometers" in answer.text
+    assert embedder.calls - before == 1  # the question
+    json.dumps(answer.to_dict())  # no arrays in the dict form
+
+
+def test_vectors_pack_and_unpack() -> None:
+    rows = np.random.default_rng(0).normal(size=(3, 8)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    back = unpack_vectors(pack_vectors(rows))
+    assert back is not None and back.shape == (3, 8) and np.abs(back - rows).max() < 1e-3
+    for junk in (None, "", "8:", "x:AAAA", "3:AAAA", "8:not base64!"):
+        assert unpack_vectors(junk) is None, junk
+
+
+def test_an_index_without_sentence_vectors_still_answers(settings: Settings) -> None:
+    """Chunks stored without sentence vectors (an index from before they existed) are
+    answered by embedding their sentences, as before."""
+    shutil.copy(SEED, settings.corpus_dir / SEED.name)
+    rag.ingest(settings=settings)
+    index = Index(settings)
+    col = index.store.collection(index.store.chunks_name(index.active_generation()))
+    ids = col.get(include=[])["ids"]
+    col.update(ids=ids, metadatas=[{SENTENCES_FIELD: ""}] * len(ids))
+    passages = rag.retrieve("How far did the missile fly?", k=3, settings=settings)
+    assert all(p.sentence_vectors is None for p in passages)
+    from rag.pipeline import get_pipeline
+
+    embedder = get_pipeline(settings).index.embedder
+    embedder.forget_recent()
+    before = embedder.calls
+    answer = rag.answer("How far did the missile fly?", settings=settings)
+    assert "1,100 kilometers" in answer.text
+    assert embedder.calls - before > 1  # the question and the passages' sentences
+    # `rag check` (and `rag ingest --repair`) gives them their vectors, keeping the rest.
+    report = index.check()
+    assert report.ok and report.sentence_vectors == len(ids), report
+    assert "given their sentence vectors" in report.summary()
+    assert index.check().sentence_vectors == 0
+    passages = rag.retrieve("How far did the missile fly?", k=3, settings=settings)
+    assert all(p.sentence_vectors is not None and p.title for p in passages)
+    embedder.forget_recent()
+    before = embedder.calls
+    again = rag.answer("How far did the missile fly?", settings=settings)
+    assert again.text == answer.text and embedder.calls - before == 1

@@ -7,7 +7,8 @@ Shared by every answerer, so a citation always holds an exact quote:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..chunking import sentence_spans
 from ..types import Citation, Passage
@@ -22,6 +23,7 @@ class Sentence:
     end: int
     passage: Passage
     rank: int  # the passage's position in the retrieval order
+    vector: Any = field(default=None, compare=False, repr=False)  # stored at ingest, if it was
 
     @property
     def key(self) -> tuple[str, int, int]:
@@ -33,8 +35,12 @@ def passage_sentences(passages: Sequence[Passage]) -> list[Sentence]:
     seen: set[tuple[str, int, int]] = set()
     out: list[Sentence] = []
     for rank, p in enumerate(passages):
-        for s, e in sentence_spans(p.text):
-            sent = Sentence(p.text[s:e], p.start + s, p.start + e, p, rank)
+        spans = sentence_spans(p.text)
+        vectors = p.sentence_vectors
+        if vectors is None or len(vectors) != len(spans):  # none stored, or another chunker's
+            vectors = [None] * len(spans)
+        for (s, e), vector in zip(spans, vectors, strict=True):
+            sent = Sentence(p.text[s:e], p.start + s, p.start + e, p, rank, vector)
             if sent.key not in seen:
                 seen.add(sent.key)
                 out.append(sent)

@@ -133,8 +133,15 @@ class ExtractiveAnswerer:
 
     # ------------------------------------------------------------------------- scoring
     def _embed(self, sentences: Sequence[Sentence], vectors: Vectors) -> None:
-        """Add the vectors of the sentences that have none yet, in one batch."""
-        todo = [s for s in dict.fromkeys(sentences) if s.key not in vectors]
+        """Add the vectors of the sentences that have none yet: those stored at ingest, and
+        the others embedded in one batch."""
+        todo = []
+        for s in dict.fromkeys(sentences):
+            if s.key not in vectors:
+                if s.vector is not None:
+                    vectors[s.key] = s.vector
+                else:
+                    todo.append(s)
         if todo:
             found = self.embedder.encode([s.text for s in todo])
             vectors.update(zip((s.key for s in todo), found, strict=True))
