@@ -310,12 +310,14 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
             box.submit(*shown, **fast)
         sources.change(*shown, **fast)
         docs.change(*shown, **fast)
+        # Clicking Clear blurs the date box that had the focus, whose check may finish after
+        # the clearing: the chips are worked out again from the cleared boxes.
         clear_filters.click(
             h.clear_filters,
             None,
             [sources, since, until, docs, as_of, chips, date_error, clear_filters],
             **fast,
-        )
+        ).then(*shown, **fast)
 
         # -- uploads
         files.upload(
