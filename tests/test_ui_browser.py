@@ -540,12 +540,9 @@ def test_the_local_llm_answers_in_the_browser(
         waiting = "Waiting for the model: 1 ahead"
         deadline = time.monotonic() + 120
         seen = False
+        stages = "() => [...document.querySelectorAll('#chat .stage')].map(e => e.textContent)"
         while not seen and time.monotonic() < deadline:
-            seen = any(
-                waiting in (p.locator(".stage").last.text_content(timeout=100) or "")
-                for p in (page, other)
-                if p.locator(".stage").count()
-            )
+            seen = any(waiting in " ".join(p.evaluate(stages)) for p in (page, other))
             time.sleep(0.1)
         assert seen, "no session showed its place in the model's queue"
         for p in (page, other):
