@@ -179,7 +179,7 @@ def feeds_html(feeds: Sequence[dict[str, Any]], now: dt.datetime | None = None) 
     if not feeds:
         return (
             '<p class="feeds-empty">No feed subscriptions yet: add a feed\'s URL above, '
-            "or run `rag feeds add URL`.</p>"
+            "or run <code>rag feeds add URL</code>.</p>"
         )
     rows = []
     for f in feeds:
