@@ -152,6 +152,24 @@ def rejected_marker(path: Path) -> Path:
     return path.with_suffix(".rejected")
 
 
+def session_options() -> Any:
+    """ONNX Runtime options for every model this package runs (embedder, cross-encoder).
+
+    One thread per CPU, all graph optimisations, and no spinning: by default idle worker
+    threads busy-wait for the next operator, which on a small machine takes the CPU from
+    Chroma, BM25 and other requests; without it a short call is as fast on an idle
+    machine, and much faster on a busy one (benchmarks/README.md).
+    """
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = max(1, os.cpu_count() or 1)
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.log_severity_level = 3
+    return opts
+
+
 class OnnxEmbedder:
     """Runs an exported model: tokenizers + ONNX Runtime, mean pooling, unit length."""
 
@@ -159,11 +177,10 @@ class OnnxEmbedder:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, os.cpu_count() or 1)
-        opts.log_severity_level = 3
         try:
-            self.session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(
+                model, session_options(), providers=["CPUExecutionProvider"]
+            )
         except Exception as exc:  # onnxruntime raises its own types for unreadable files
             raise ExportError(f"ONNX Runtime cannot load it ({exc})") from exc
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)

@@ -7,16 +7,18 @@ so a new process loads it instead of rebuilding it.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import shutil
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .store import Store
+from .store import Store, date_of_num
 from .text import MONTHS
 
 if TYPE_CHECKING:
@@ -46,6 +48,11 @@ class _Built:
     sources: np.ndarray  # object array of outlet names, for filter masks
     published: np.ndarray  # int YYYYMMDD per chunk
     bm25: Any
+
+    @functools.cached_property
+    def position(self) -> dict[str, int]:
+        """Each chunk id's row in the arrays."""
+        return {cid: i for i, cid in enumerate(self.ids)}
 
     @functools.cached_property
     def outlets(self) -> list[str]:
@@ -183,6 +190,16 @@ class LexicalIndex:
             for i, s in zip(docs[0], scores[0], strict=True)
             if float(s) > 0
         ]
+
+    def published(self, gen: str, chunk_ids: Sequence[str]) -> dict[str, dt.date | None]:
+        """The publication date of each chunk (None: undated, or not in the index yet)."""
+        built = self._current(gen)
+        out: dict[str, dt.date | None] = {}
+        for cid in chunk_ids:
+            at = built.position.get(cid)
+            num = int(built.published[at]) if at is not None else 0
+            out[cid] = date_of_num(num)
+        return out
 
     def sources(self, gen: str) -> list[str]:
         """Every outlet name in the index."""

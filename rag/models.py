@@ -356,11 +356,12 @@ class Reranker:
                 tok = Tokenizer.from_file(str(self.path / "tokenizer.json"))
                 tok.enable_truncation(max_length=self.max_length)
                 tok.enable_padding()
-                opts = ort.SessionOptions()
-                opts.intra_op_num_threads = max(1, os.cpu_count() or 1)
-                opts.log_severity_level = 3
+                from .embed_onnx import session_options
+
                 self._session = ort.InferenceSession(
-                    str(self.path / "model.onnx"), opts, providers=["CPUExecutionProvider"]
+                    str(self.path / "model.onnx"),
+                    session_options(),
+                    providers=["CPUExecutionProvider"],
                 )
                 self._tokenizer = tok
             return self._session, self._tokenizer

@@ -29,6 +29,8 @@ RRF_K = 60  # the constant from Cormack et al.; results are insensitive to it ar
 # published in the range has its fused score multiplied by IN_RANGE (evals/README.md).
 BOOST_WEIGHT = 0.5
 IN_RANGE = 1.2
+# Passages read beyond those still needed, so that a near duplicate seldom costs a second read.
+READ_AHEAD = 4
 _WORDS = re.compile(r"\w+")
 # Outlets' copies of one wire story are collapsed into the best-ranked one: two passages are
 # copies when COPY_SHARED of the shorter one's word trigrams are in the other. Measured on
@@ -83,33 +85,53 @@ def _near_duplicate(a: frozenset[tuple[str, ...]], b: frozenset[tuple[str, ...]]
     return len(a & b) / min(len(a), len(b)) >= COPY_SHARED
 
 
-def collapse_copies(passages: Sequence[Passage], limit: int) -> list[Passage]:
-    """The first ``limit`` passages that are not near duplicates of a better-ranked one.
+class Copies:
+    """Passages taken in rank order, each near duplicate of one already kept collapsed into
+    it: a copy from another article (another outlet's copy of the same wire story) is listed
+    in the kept passage's ``also_in``; a copy within one article is just dropped. At most
+    ``limit`` passages are kept; copies of them are still collected after that."""
 
-    A copy from another article (another outlet's copy of the same wire story) is not
-    dropped silently: it is listed in the kept passage's ``also_in``, also when it ranked
-    after the first ``limit``. Copies within one article are just dropped.
-    """
-    kept: list[Passage] = []
-    shingles: list[frozenset[tuple[str, ...]]] = []
-    copies: list[dict[str, Reprint]] = []
-    for p in passages:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._kept: list[Passage] = []
+        self._shingles: list[frozenset[tuple[str, ...]]] = []
+        self._copies: list[dict[str, Reprint]] = []
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    @property
+    def full(self) -> bool:
+        return len(self._kept) >= self.limit
+
+    def add(self, p: Passage) -> None:
         mine = _trigrams(p.text)
-        host = next((i for i, other in enumerate(shingles) if _near_duplicate(mine, other)), -1)
+        host = next((i for i, s in enumerate(self._shingles) if _near_duplicate(mine, s)), -1)
         if host < 0:
-            if len(kept) < limit:
-                kept.append(p)
-                shingles.append(mine)
-                copies.append({})
-            continue
-        known = {kept[host].doc_id, *(r.doc_id for r in kept[host].also_in)}
-        if p.doc_id not in known:
+            if not self.full:
+                self._kept.append(p)
+                self._shingles.append(mine)
+                self._copies.append({})
+            return
+        kept = self._kept[host]
+        if p.doc_id not in {kept.doc_id, *(r.doc_id for r in kept.also_in)}:
             for r in (_reprint(p), *p.also_in):
-                copies[host].setdefault(r.doc_id, r)
-    return [
-        replace(p, also_in=(*p.also_in, *found.values())) if found else p
-        for p, found in zip(kept, copies, strict=True)
-    ]
+                self._copies[host].setdefault(r.doc_id, r)
+
+    def passages(self) -> list[Passage]:
+        return [
+            replace(p, also_in=(*p.also_in, *found.values())) if found else p
+            for p, found in zip(self._kept, self._copies, strict=True)
+        ]
+
+
+def collapse_copies(passages: Sequence[Passage], limit: int) -> list[Passage]:
+    """The first ``limit`` passages that are not near duplicates of a better-ranked one, each
+    listing the other articles' copies of it in ``also_in`` (see :class:`Copies`)."""
+    copies = Copies(limit)
+    for p in passages:
+        copies.add(p)
+    return copies.passages()
 
 
 def _reprint(p: Passage) -> Reprint:
@@ -224,23 +246,23 @@ class Retriever:
         pool = max(k * 3, 30)
         vector = self.index.embedder.encode([query])[0]
 
-        dense: list[Passage] = []
+        # Searches return ids only; the passages themselves (text, metadata and sentence
+        # vectors) are read for the best-ranked few, once fused.
+        dense: list[str] = []
         if mode in ("hybrid", "dense"):
-            dense = self.index.store.query(
-                gen, vector.tolist(), pool, _with_docs(self._where(sources, since, until), docs)
-            )
-        lexical: list[tuple[str, float]] = []
+            where = _with_docs(self._where(sources, since, until), docs)
+            dense = self.index.store.search(gen, vector.tolist(), pool, where)
+        lexical: list[str] = []
         if mode in ("hybrid", "lexical"):
-            lexical = self.lexical.search(gen, query, pool, sources, since, until, docs)
+            found = self.lexical.search(gen, query, pool, sources, since, until, docs)
+            lexical = [cid for cid, _ in found]
 
-        rankings = [[p.chunk_id for p in dense], [cid for cid, _ in lexical]]
+        rankings = [dense, lexical]
         if boost:
             b_sources, b_since, b_until = self._filters(gen, boost)
             if mode in ("hybrid", "dense"):
                 where = self._where(b_sources, b_since, b_until)
-                boosted = self.index.store.query(gen, vector.tolist(), pool, where)
-                dense += boosted
-                rankings.append([p.chunk_id for p in boosted])
+                rankings.append(self.index.store.search(gen, vector.tolist(), pool, where))
             if mode in ("hybrid", "lexical"):
                 found = self.lexical.search(gen, query, pool, b_sources, b_since, b_until)
                 rankings.append([cid for cid, _ in found])
@@ -249,25 +271,36 @@ class Retriever:
             weight = 1.0 if n < 2 else BOOST_WEIGHT
             for rank, cid in enumerate(ranking):
                 fused[cid] = fused.get(cid, 0.0) + weight / (RRF_K + rank + 1)
-        by_id = {p.chunk_id: p for p in dense}
-        missing = [cid for cid in fused if cid not in by_id]
-        if missing:
-            by_id.update(self.index.store.get_chunks(gen, missing, vector.tolist()))
         if boost:
             in_range = {cid for ranking in rankings[2:] for cid in ranking}
             fused = {c: s * (IN_RANGE if c in in_range else 1.0) for c, s in fused.items()}
         if prior is not None:
-            newest = max((p.published for p in by_id.values() if p.published), default=None)
-            fused = {
-                c: s * (prior(by_id[c].published, newest) if c in by_id else 1.0)
-                for c, s in fused.items()
-            }
+            dates = self.lexical.published(gen, list(fused))
+            newest = max((d for d in dates.values() if d), default=None)
+            fused = {c: s * prior(dates.get(c), newest) for c, s in fused.items()}
         order = sorted(fused, key=lambda cid: -fused[cid])
         depth = max(k * 2, 20) if self.rerank else k
-        candidates = collapse_copies([by_id[cid] for cid in order if cid in by_id], depth)
+        candidates = self._read_deduped(gen, order, depth, vector.tolist())
         if self.rerank and candidates:
             candidates = self._rerank(query, candidates)
         return candidates[:k]
+
+    def _read_deduped(
+        self, gen: str, order: Sequence[str], limit: int, vector: Sequence[float]
+    ) -> list[Passage]:
+        """The passages of ``order``, read a few at a time, near duplicates collapsed
+        (:class:`Copies`), until ``limit`` are kept; scored by cosine similarity with
+        ``vector``. Copies among the passages read ahead are listed too, at no extra read."""
+        copies = Copies(limit)
+        at = 0
+        while at < len(order) and not copies.full:
+            ids = list(order[at : at + limit - len(copies) + READ_AHEAD])
+            at += len(ids)
+            found = self.index.store.get_chunks(gen, ids, vector)
+            for cid in ids:
+                if cid in found:  # else removed since the search (or BM25 lags behind)
+                    copies.add(found[cid])
+        return copies.passages()
 
     def _rerank(self, query: str, passages: list[Passage]) -> list[Passage]:
         from .models import get_reranker

@@ -92,6 +92,14 @@ def published_num(date: dt.date | None) -> int:
     return date.year * 10000 + date.month * 100 + date.day if date else 0
 
 
+def date_of_num(num: int) -> dt.date | None:
+    """The date of a :func:`published_num` (None for 0 or anything that is not a date)."""
+    try:
+        return dt.date(num // 10000, num // 100 % 100, num % 100) if num else None
+    except ValueError:
+        return None
+
+
 def _date(value: Any) -> dt.date | None:
     if not value:
         return None
@@ -744,6 +752,18 @@ class Store:
                 strict=True,
             )
         ]
+
+    def search(
+        self, gen: str, vector: Sequence[float], n: int, where: dict[str, Any] | None = None
+    ) -> list[str]:
+        """Ids of the nearest chunks by cosine similarity, best first (nothing else is read)."""
+        col = self.collection(self.chunks_name(gen))
+        got = self._call(
+            lambda: col.query(
+                query_embeddings=[list(vector)], n_results=n, where=where or None, include=[]
+            )
+        )
+        return list(got["ids"][0])
 
     def get_chunks(
         self, gen: str, chunk_ids: Sequence[str], vector: Sequence[float] | None = None
