@@ -34,6 +34,7 @@ from .types import (
     Deletion,
     IngestReport,
     Passage,
+    Reprint,
     Trace,
 )
 
@@ -54,6 +55,7 @@ __all__ = [
     "Passage",
     "QuestionError",
     "RagError",
+    "Reprint",
     "Settings",
     "StoreError",
     "Trace",

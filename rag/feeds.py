@@ -107,6 +107,11 @@ class Feed:
     items: tuple[FeedItem, ...]
 
 
+class NotAFeedError(FetchError):
+    """The URL answered, but with something that is not an RSS or Atom feed (an article
+    page, perhaps: ``rag ingest URL`` reads it as one)."""
+
+
 def _looks_like_html(body: bytes) -> bool:
     head = body[:2048].lstrip().lower()
     return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head[:512]
@@ -121,9 +126,9 @@ def parse_feed(response: Response) -> Feed:
     version = str(parsed.get("version") or "")
     if not version:
         if _looks_like_html(response.body):
-            raise FetchError(url, "an HTML page, not an RSS or Atom feed")
+            raise NotAFeedError(url, "an HTML page, not an RSS or Atom feed")
         problem = parsed.get("bozo_exception")
-        raise FetchError(url, f"not an RSS or Atom feed (malformed XML: {problem})")
+        raise NotAFeedError(url, f"not an RSS or Atom feed (malformed XML: {problem})")
     items = []
     for entry in parsed.entries:
         link = str(entry.get("link") or "").strip()

@@ -122,8 +122,57 @@ def chatml(messages: Sequence[tuple[str, str]]) -> str:
     return "".join(out) + f"{_START}assistant\n"
 
 
+class Turns:
+    """Generations take turns in the order they asked; :meth:`ahead` says how many come
+    before a waiting thread's (the one running included), so the UI can show the queue."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._next = 0  # the next ticket handed out
+        self._serving = 0  # the ticket whose turn it is
+        self._waiting: dict[int, int] = {}  # thread id -> its ticket, while it waits
+        self._gone: set[int] = set()  # tickets whose thread stopped waiting before its turn
+
+    @contextlib.contextmanager
+    def turn(self) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._cond:
+            ticket = self._next
+            self._next += 1
+            self._waiting[me] = ticket
+            try:
+                while self._serving != ticket:
+                    self._cond.wait()
+            except BaseException:
+                self._gone.add(ticket)
+                raise
+            finally:
+                del self._waiting[me]
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._serving += 1
+                while self._serving in self._gone:
+                    self._gone.discard(self._serving)
+                    self._serving += 1
+                self._cond.notify_all()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def ahead(self, thread: int) -> int | None:
+        """Generations before ``thread``'s, or None when that thread is not waiting."""
+        with self._cond:
+            ticket = self._waiting.get(thread)
+            if ticket is None:
+                return None
+            return ticket - self._serving - sum(self._serving <= t < ticket for t in self._gone)
+
+
 class LocalModel:
-    """One loaded GGUF model with its context; one generation at a time."""
+    """One loaded GGUF model with its context; one generation at a time, in turn."""
 
     def __init__(self, path: Path, threads: int = 0, context: int = 4096) -> None:
         try:
@@ -145,8 +194,7 @@ class LocalModel:
         self._seq_rm = rm
         self._cached: list[int] = []  # the tokens whose keys and values the context holds
         self._lock = threading.Lock()
-        self._waiting = 0
-        self._counter = threading.Lock()
+        self.turns = Turns()
 
     def close(self) -> None:
         with self._lock:
@@ -154,7 +202,7 @@ class LocalModel:
 
     @property
     def waiting(self) -> int:
-        return self._waiting
+        return self.turns.waiting
 
     def tokens(self, prompt: str) -> list[int]:
         return list(self._llama.tokenize(prompt, add_bos=False, special=True))
@@ -163,11 +211,7 @@ class LocalModel:
         self, prompt: str, max_tokens: int = 200, stop: Sequence[str] = ()
     ) -> Iterator[str]:
         """The reply's text pieces as they are decoded (greedy)."""
-        with self._counter:
-            self._waiting += 1
-        with self._lock:
-            with self._counter:
-                self._waiting -= 1
+        with self.turns.turn(), self._lock:
             yield from self._generate(self.tokens(prompt), max_tokens, stop)
 
     def _prefill(self, tokens: list[int]) -> None:
@@ -289,7 +333,17 @@ def _close_all() -> None:
 
 def queue_position() -> int:
     """How many generations wait for the local model (0 when none is loaded)."""
-    return sum(m.waiting for m in _MODELS.values())
+    return sum(m.waiting for m in list(_MODELS.values()))
+
+
+def waiting_ahead(thread: int) -> int | None:
+    """How many generations come before the one ``thread`` waits to run (the running one
+    included); None when that thread is not waiting for a local model."""
+    for model in list(_MODELS.values()):
+        ahead = model.turns.ahead(thread)
+        if ahead is not None:
+            return ahead
+    return None
 
 
 # ------------------------------------------------------------------- LangChain chat model

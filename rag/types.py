@@ -66,8 +66,25 @@ class Chunk:
 
 
 @dataclass(frozen=True)
+class Reprint:
+    """Another article carrying the same text: typically another outlet's copy of a wire
+    story, collapsed into the passage that ranked best (``Passage.also_in``)."""
+
+    doc_id: str
+    title: str
+    source: str
+    published: dt.date | None
+    url: str
+    chunk_id: str = ""
+
+
+@dataclass(frozen=True)
 class Passage:
-    """A retrieved chunk with its article's metadata and its score."""
+    """A retrieved chunk with its article's metadata and its score.
+
+    ``also_in`` lists the other articles whose near-identical passage was collapsed into
+    this one (the same wire story from other outlets), best-ranked first.
+    """
 
     text: str
     score: float
@@ -79,6 +96,7 @@ class Passage:
     start: int
     end: int
     chunk_id: str = ""
+    also_in: tuple[Reprint, ...] = ()
     # One unit vector per sentence of ``text`` (rows in the order of
     # ``chunking.sentence_spans``), computed at ingest; None for an index made without them.
     sentence_vectors: Any = field(default=None, repr=False, compare=False)
@@ -91,7 +109,8 @@ class Passage:
 class Citation:
     """The exact quote an answer rests on.
 
-    ``quote == rag.get_article(doc_id).text[start:end]``.
+    ``quote == rag.get_article(doc_id).text[start:end]``; ``also_in`` the other outlets'
+    articles that carried the same passage (see :class:`Passage`).
     """
 
     n: int
@@ -105,6 +124,7 @@ class Citation:
     end: int
     score: float
     chunk_id: str = ""
+    also_in: tuple[Reprint, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return dict(_jsonable(asdict(self)))

@@ -4,8 +4,10 @@ real ``python ui.py`` (which starts rag.ui)."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -19,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORPUS, REPO
+from conftest import CORPUS, REPO, Site
+from test_feeds import FLOOD, LAUNCH, page, rss
+from test_local_llm import needs_model
 
 import rag
 from rag import uploads
@@ -128,6 +132,7 @@ def chat(session: Any, question: str, history: list[Any], **options: Any) -> lis
         options.get("sources", []),
         options.get("since") or "",
         options.get("until") or "",
+        options.get("as_of") or "",
         api_name="/chat",
     )
     return list(messages)
@@ -483,7 +488,7 @@ def test_an_answer_shows_its_stages_then_its_sources(seed_settings: Settings) ->
     h = Handlers(seed_settings)
     shown = [
         chat[-1]["content"]
-        for chat, _ in h.respond(QUESTION, [], [], 6, "extractive", [], "", "", [], None)
+        for chat, _ in h.respond(QUESTION, [], [], 6, "extractive", [], "", "", docs=[])
     ]
     assert "Searching 1 article…" in shown[0]
     assert any("Reading" in s and "passages…" in s for s in shown[1:-1]), shown
@@ -594,3 +599,192 @@ def test_answerer_choices_come_from_the_registry(seed_settings: Settings) -> Non
     assert names == answerers.names() and {"extractive", "llm"} <= set(names)
     local = dict((n, label) for label, n in answerer_choices(seed_settings.replace(llm="local")))
     assert local["llm"] == "LLM (bundled local model)"
+
+
+# -- dates: as of a day, the resolved range, old evidence, facets -----------------------------
+
+
+def test_as_of_resolves_the_question_and_the_answer_says_so(seed_settings: Settings) -> None:
+    from rag.ui.handlers import Handlers
+
+    h = Handlers(seed_settings)
+    asked = "What did the missile launch this week show?"
+    shown = [
+        c[-1]["content"]
+        for c, _ in h.respond(asked, [], [], 6, "extractive", [], "", "", "20/01/2024")
+    ]
+    final = shown[-1]
+    assert 'class="answer-dates"' in final
+    assert "as of 2024-01-20" in final and "2024-01-14..2024-01-20" in final
+    # The one article is from 2024-01-06: older than "this week", and the answer says so.
+    assert '<p class="age-note" role="note">Note: the newest article' in final
+    assert "2024-01-06" in final.split('class="age-note"')[1]
+    # An as-of day before every article: nothing published then, so nothing is answered.
+    early = [
+        c[-1]["content"]
+        for c, _ in h.respond(asked, [], [], 6, "extractive", [], "", "", "2023-12-01")
+    ]
+    assert 'class="refusal"' in early[-1] and "as of 2023-12-01" in early[-1]
+
+
+def test_a_bad_as_of_day_is_an_error_that_names_the_setting(seed_settings: Settings) -> None:
+    import gradio as gr
+
+    from rag.ui.handlers import Handlers
+
+    h = Handlers(seed_settings)
+    with pytest.raises(gr.Error, match="As of: “next Tuesday” is not a date"):
+        h.accept(QUESTION, [], "", "", [], "next Tuesday", None)  # type: ignore[arg-type]
+    chips, errors, _ = h.show_filters([], "", "", [], "31/02/2024")
+    assert "As of" in errors and "31/02/2024" in errors and chips == ""
+    chips, errors, _ = h.show_filters([], "", "", [], "2024-01-20")
+    assert "as of 20 Jan 2024" in chips and errors == ""
+    text, data = h.api_answer(QUESTION, "", "2024-01-20")
+    assert data["trace"]["dates"] == "as of 2024-01-20" and "[1]" in text
+
+
+def test_date_facets_show_the_span_and_the_articles_per_month(seed_settings: Settings) -> None:
+    stats = rag.stats(settings=seed_settings)
+    status = panels.status_html(stats)
+    assert "Published 2024-01-06</summary>" in status
+    assert '<th scope="row">2024-01</th><td class="num">1</td>' in status
+    many = panels.date_facets_html(
+        {
+            "articles": 7,
+            "first_published": "2023-11-02",
+            "last_published": "2024-01-30",
+            "per_month": {"2023-11": 1, "2023-12": 4, "2024-01": 1},
+        }
+    )
+    assert "Published 2023-11-02 to 2024-01-30 (1 article without a date)" in many
+    rows = re.findall(r'<th scope="row">([\d-]+)</th>', many)
+    assert rows == ["2024-01", "2023-12", "2023-11"]  # newest first
+    assert 'style="width: 100%"' in many and 'style="width: 25%"' in many
+    assert panels.date_facets_html({"articles": 0}) == ""
+
+
+# -- feeds and article URLs, against a real HTTP server on 127.0.0.1 ----------------------------
+
+
+def test_feeds_and_article_urls_from_the_add_articles_panel(site: Site, local: Settings) -> None:
+    import gradio as gr
+
+    from rag.ui.library import Library
+
+    lib = Library(local)
+    site.serve("/launch.html", page("Heron launch", LAUNCH))
+    feed = site.serve(
+        "/feed.xml",
+        rss(
+            [("Heron launch", "/launch.html", "Tue, 05 Mar 2024 08:00:00 GMT")],
+            title=html.escape('<img src=x onerror="alert(1)">Herald'),
+        ),
+        content_type="application/rss+xml",
+    )
+    box, report, status, _, table, choices = lib.add_url(f"  {feed}  ")
+    assert box == "" and "Subscribed to" in report and "1 article added" in report
+    assert "<img" not in report + table and "&lt;img src=x" in table
+    assert "just now" in table and "<td>ok</td>" in table and feed in table
+    assert choices["choices"] == [(f'<img src=x onerror="alert(1)">Herald ({feed})', feed)]
+    assert "<b>1 article</b>" in status
+
+    # An article's page is indexed as an article, without a subscription.
+    flood = site.serve("/flood.html", page("Marlow floods", FLOOD, "2024-03-06"))
+    box, report, status, _, table, _ = lib.add_url(flood)
+    assert box == "" and "1 article added" in report and "Subscribed" not in report
+    assert "<b>2 articles</b>" in status and table.count("<tr>") == 2  # header + one feed
+
+    # Bad addresses: each says what was wrong, keeps the text to correct, stores nothing.
+    for bad, reason in (
+        (site.base + "/missing.html", "HTTP 404"),
+        ("ftp://example.com/feed.xml", "only http and https"),
+        (site.serve("/nav.html", "<html><body><nav>Home</nav></body></html>"), "no article text"),
+    ):
+        box, report, status, *_ = lib.add_url(bad)
+        assert box == bad and reason in report, (bad, report)
+        assert "<b>2 articles</b>" in status
+    for typed in ("", "example.com/rss", "javascript:alert(1)"):
+        with pytest.raises(gr.Error):
+            lib.add_url(typed)
+
+    # The feed stops working: the next fetch records the error next to the subscription.
+    site.routes.pop("/feed.xml")
+    report, status, _, table, _ = lib.sync_feeds()
+    assert "HTTP 404" in report and 'class="feed-error"' in table and "HTTP 404" in table
+    assert "<b>2 articles</b>" in status  # nothing stored was touched
+
+    note, table, choices = lib.remove_feed(feed)
+    assert "Unsubscribed" in note and "&lt;img" in note and "<img" not in note
+    assert "No feed subscriptions yet" in table and choices["choices"] == []
+    with pytest.raises(gr.Error, match="no subscription"):
+        lib.remove_feed(feed)
+    assert rag.stats(settings=local)["articles"] == 2  # the feed's article stays
+
+
+# -- the local model's queue --------------------------------------------------------------------
+
+
+def test_generations_take_turns_in_order_and_say_how_many_are_ahead() -> None:
+    import threading
+
+    from rag.local_llm import Turns
+
+    turns = Turns()
+    order: list[str] = []
+    release = threading.Event()
+    started = {name: threading.Event() for name in "abc"}
+    threads: dict[str, threading.Thread] = {}
+
+    def run(name: str) -> None:
+        started[name].set()
+        with turns.turn():
+            order.append(name)
+            if name == "a":
+                release.wait(10)
+
+    for name in "abc":
+        threads[name] = threading.Thread(target=run, args=(name,))
+        threads[name].start()
+        started[name].wait(5)
+        deadline = time.monotonic() + 5
+        while name != "a" and turns.ahead(threads[name].ident or 0) is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    assert turns.waiting == 2
+    assert turns.ahead(threads["b"].ident or 0) == 1  # a runs
+    assert turns.ahead(threads["c"].ident or 0) == 2  # a runs, b waits
+    assert turns.ahead(threading.get_ident()) is None
+    release.set()
+    for t in threads.values():
+        t.join(10)
+    assert order == ["a", "b", "c"] and turns.waiting == 0
+
+
+@pytest.mark.slow
+@needs_model
+def test_a_question_waiting_for_the_local_model_shows_its_place(seed_settings: Settings) -> None:
+    import threading
+
+    from rag.local_llm import load, model_file
+    from rag.ui.handlers import Handlers
+
+    s = seed_settings.replace(llm="local", answerer="llm", llm_max_tokens=40)
+    model = load(model_file(s.cache_dir, s.llm_model_path), s.llm_threads, s.llm_context)
+    busy, done = threading.Event(), threading.Event()
+
+    def another_session() -> None:  # holds the model as a long generation would
+        with model.turns.turn():
+            busy.set()
+            done.wait(60)
+
+    holder = threading.Thread(target=another_session)
+    holder.start()
+    busy.wait(10)
+    shown: list[str] = []
+    for chat, _ in Handlers(s).respond(QUESTION, [], [], 6, "llm", [], "", ""):
+        shown.append(chat[-1]["content"])
+        if "Waiting for the model: 1 ahead" in shown[-1]:
+            done.set()  # the other generation ends: this one's turn comes
+    holder.join(10)
+    assert any("Waiting for the model: 1 ahead" in c for c in shown), shown[:5]
+    assert 'class="src-card"' in shown[-1] and not model.waiting

@@ -7,14 +7,18 @@ Uses Debian's /usr/bin/chromium (`make browser` installs it); Playwright never d
 
 from __future__ import annotations
 
+import html
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO
+from conftest import REPO, Site
+from test_feeds import FLOOD, page, rss
+from test_retrieval import COPY_A, COPY_B
 from test_ui import FOLLOW_UP, QUESTION, TIMING, Server, start_ui, stop_ui
 
 from rag.config import Settings
@@ -51,7 +55,12 @@ fish market.
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, seed_settings: Settings) -> Iterator[Server]:
-    running = start_ui(tmp_path_factory.mktemp("ui-browser"), seed_settings)
+    # Feeds and pages come from the test's own server on 127.0.0.1, which the UI may fetch.
+    running = start_ui(
+        tmp_path_factory.mktemp("ui-browser"),
+        seed_settings,
+        env_extra={"RAG_FETCH_ALLOW_PRIVATE": "1", "RAG_FETCH_DELAY": "0"},
+    )
     yield running
     stop_ui(running)
 
@@ -523,6 +532,131 @@ def test_the_local_llm_answers_in_the_browser(
         expect(answer.locator(".src-card").first).to_be_visible()
         expect(answer.locator("a.marker").first).to_be_visible()
         expect(answer.locator(".refusal")).to_have_count(0)
+
+        # Two sessions at once: one generation runs, the other shows its place in the queue.
+        other = open_page(browser, running)
+        ask(page, "Who reported the launch?")
+        ask(other, QUESTION)
+        waiting = "Waiting for the model: 1 ahead"
+        deadline = time.monotonic() + 120
+        seen = False
+        stages = "() => [...document.querySelectorAll('#chat .stage')].map(e => e.textContent)"
+        while not seen and time.monotonic() < deadline:
+            seen = any(waiting in " ".join(p.evaluate(stages)) for p in (page, other))
+            time.sleep(0.1)
+        assert seen, "no session showed its place in the model's queue"
+        for p in (page, other):
+            expect(p.locator(".stage")).to_have_count(0, timeout=240_000)
+        expect(wait_for_answers(other, 1, 240_000).locator(".src-card").first).to_be_visible()
+        other.context.close()
         page.context.close()
     finally:
         stop_ui(running)
+
+
+def test_a_feed_and_an_article_url_are_added_and_listed(
+    browser: Any, server: Server, site: Site
+) -> None:
+    from playwright.sync_api import expect
+
+    hostile = '<img src=x onerror="window.__xss=1">Marlow Gazette'
+    site.serve("/flood.html", page("Marlow floods", FLOOD, "2024-03-06"))
+    feed = site.serve(
+        "/feed.xml",
+        rss(
+            [("Marlow floods", "/flood.html", "Wed, 06 Mar 2024 09:00:00 GMT")],
+            html.escape(hostile),
+        ),
+        content_type="application/rss+xml",
+    )
+    tab = open_page(browser, server)
+    box = tab.locator("#add-url input, #add-url textarea").first
+    report = tab.locator("#url-report")
+
+    # A bad address is named with its reason, and stays in the box to be corrected.
+    missing = site.base + "/nothing.xml"
+    box.fill(missing)
+    tab.locator("#add-url-button").click()
+    expect(report).to_contain_text("HTTP 404")
+    expect(box).to_have_value(missing)
+
+    box.fill(feed)
+    tab.locator("#add-url-button").click()
+    expect(report).to_contain_text("1 article added", timeout=ANSWER_MS)
+    expect(report).to_contain_text("Subscribed to")
+    expect(box).to_have_value("")
+    feeds = tab.locator("#feeds table.feeds")
+    expect(feeds).to_contain_text(hostile)  # the feed's title shown as text
+    expect(feeds).to_contain_text("just now")
+    expect(feeds.locator("td").last).to_have_text("ok")
+    expect(tab.locator("#feeds img")).to_have_count(0)
+    expect(tab.locator("#index-status details.date-facets summary")).to_contain_text("Published")
+    expect(tab.locator("#index-status .per-month")).to_contain_text("2024-03")
+
+    # Its article is answered, and its card shows the article's date.
+    ask(tab, "Which bridge closed in Marlow?")
+    answer = wait_for_answers(tab, 1)
+    expect(answer.locator(".src-card .src-meta").first).to_contain_text("2024-03-06")
+    assert tab.evaluate("typeof window.__xss") == "undefined"
+
+    # Removing the subscription keeps its articles.
+    tab.locator("#feed-pick input").click()
+    tab.get_by_role("option", name=re.compile("Marlow Gazette")).click()
+    tab.locator("#remove-feed").click()
+    expect(report).to_contain_text("Unsubscribed")
+    expect(tab.locator("#feeds")).to_contain_text("No feed subscriptions yet")
+    tab.context.close()
+
+
+def test_as_of_a_day_shows_the_dates_and_the_age_of_the_evidence(
+    browser: Any, server: Server
+) -> None:
+    from playwright.sync_api import expect
+
+    tab = open_page(browser, server)
+    tab.locator("#settings").click()
+    as_of = tab.locator("#as-of input, #as-of textarea").first
+    as_of.fill("someday")
+    as_of.press("Tab")
+    expect(tab.locator("#date-error")).to_contain_text("As of: “someday” is not a date")
+    as_of.fill("20/01/2024")
+    as_of.press("Tab")
+    expect(tab.locator("#filter-chips .chip")).to_have_text("as of 20 Jan 2024")
+    ask(tab, "What did the missile launch this week show?")
+    answer = wait_for_answers(tab, 1)
+    expect(answer.locator(".answer-dates")).to_contain_text("as of 2024-01-20")
+    expect(answer.locator(".answer-dates")).to_contain_text("2024-01-14..2024-01-20")
+    expect(answer.locator(".age-note")).to_contain_text("2024-01-06")
+    expect(answer.locator(".src-card .src-meta").first).to_contain_text("2024-01-06")
+    tab.context.close()
+
+
+def test_one_wire_story_from_two_outlets_is_one_source_with_both_named(
+    browser: Any, server: Server, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    files = []
+    for name, source, day, text in (
+        ("herald.md", "Ostra Herald", "2024-05-02", COPY_A),
+        ("courier.md", "Valley <i>Courier</i>", "2024-05-03", COPY_B),
+    ):
+        path = tmp_path / name
+        path.write_text(
+            f"---\ntitle: Halvorsen dam to come down\nsource: {source}\npublished: {day}\n"
+            f"url: https://{name[:-3]}.example/dam\n---\n{text}\n",
+            encoding="utf-8",
+        )
+        files.append(str(path))
+    tab = open_page(browser, server)
+    tab.locator("#upload input[type=file]").set_input_files(files)
+    expect(tab.locator("#upload-report")).to_contain_text("2 articles added", timeout=ANSWER_MS)
+    ask(tab, "How much will removing the Halvorsen Dam cost?")
+    answer = wait_for_answers(tab, 1)
+    card = answer.locator(".src-card:has(mark.quote:has-text('41 million'))")
+    expect(card).to_have_count(1)
+    expect(card.locator(".also-in")).to_contain_text("Also carried by")
+    expect(card.locator(".also-in li")).to_have_count(1)
+    expect(card.locator(".also-in")).to_contain_text(re.compile(r"Ostra Herald|<i>Courier</i>"))
+    expect(card.locator(".also-in i")).to_have_count(0)
+    tab.context.close()

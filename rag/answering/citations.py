@@ -61,4 +61,5 @@ def citation(n: int, sentence: Sentence, score: float) -> Citation:
         end=sentence.end,
         score=float(score),
         chunk_id=p.chunk_id,
+        also_in=p.also_in,
     )

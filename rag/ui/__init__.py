@@ -6,7 +6,7 @@ package imports Gradio; ``import rag`` never does.
 
     app.py       layout, events wired to handlers, launching
     handlers.py  the chat: accepting a question, streaming its answer, filters, /answer
-    library.py   uploads, index status, the library, the article view
+    library.py   uploads, feed and article URLs, index status, the library, the article view
     chats.py     chats kept in the browser's local storage
     render.py    the HTML of messages: answers, sources, errors (all text escaped there)
     panels.py    the HTML around the chat: status, chips, upload reports, library, article

@@ -183,6 +183,14 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                         until = gr.Textbox(
                             label="Until", placeholder=DATE_HINT, elem_id="until", max_lines=1
                         )
+                        as_of = gr.Textbox(
+                            label="As of",
+                            placeholder=f"empty: today; {DATE_HINT}",
+                            info="Answer as on that day: only articles published by then; "
+                            "“this week”, “yesterday” count from it.",
+                            elem_id="as-of",
+                            max_lines=1,
+                        )
                         date_error = gr.HTML(elem_id="date-error")
                     with gr.Accordion("Add articles", open=True, elem_id="add-articles"):
                         files = gr.File(
@@ -194,6 +202,29 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
                             height=150,
                         )
                         upload_report = gr.HTML(elem_id="upload-report")
+                        with gr.Row(equal_height=True):
+                            url_box = gr.Textbox(
+                                label="Feed or article URL",
+                                placeholder="https://example.com/rss.xml or an article's address",
+                                elem_id="add-url",
+                                max_lines=1,
+                                scale=4,
+                            )
+                            add_url = gr.Button("Add", elem_id="add-url-button", min_width=60)
+                        url_report = gr.HTML(elem_id="url-report")
+                        feeds_table = gr.HTML(elem_id="feeds")
+                        with gr.Row(equal_height=True):
+                            feed_pick = gr.Dropdown(
+                                choices=[],
+                                label="Subscription",
+                                elem_id="feed-pick",
+                                scale=3,
+                                interactive=True,
+                            )
+                            remove_feed = gr.Button("Remove", elem_id="remove-feed", min_width=60)
+                            sync_feeds = gr.Button(
+                                "Fetch feeds now", elem_id="sync-feeds", min_width=60
+                            )
                     past = gr.Dropdown(
                         choices=[],
                         label="Past chats (kept in this browser)",
@@ -232,7 +263,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
 
         # -- chat: the box is cleared once, on submit; streaming never writes it again.
         filter_inputs = [sources, since, until, docs]
-        answer_inputs = [pending, chat, turns, k, answerer, sources, since, until, docs]
+        answer_inputs = [pending, chat, turns, k, answerer, sources, since, until, as_of, docs]
         save = (chats.save_chat, [chat, turns, saved, chat_id], [saved, past, chat_id])
 
         def ask_chain(trigger: Any) -> Any:
@@ -252,7 +283,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         accepted = gr.on(
             [question.submit, send.click],
             h.accept,
-            [question, *filter_inputs],
+            [question, *filter_inputs, as_of],
             pending,
             js="(q, ...rest) => [ragSending(q), ...rest]",
             **private,  # queued: errors show
@@ -273,18 +304,20 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         past.input(chats.switch_chat, [past, saved], [chat, turns, chat_id, saved], **fast)
 
         # -- filters: checked as they are set, shown as chips next to the question box.
-        shown = (h.show_filters, filter_inputs, [chips, date_error, clear_filters])
-        for box in (since, until):
+        shown = (h.show_filters, [*filter_inputs, as_of], [chips, date_error, clear_filters])
+        for box in (since, until, as_of):
             box.blur(*shown, **fast)
             box.submit(*shown, **fast)
         sources.change(*shown, **fast)
         docs.change(*shown, **fast)
+        # Clicking Clear blurs the date box that had the focus, whose check may finish after
+        # the clearing: the chips are worked out again from the cleared boxes.
         clear_filters.click(
             h.clear_filters,
             None,
-            [sources, since, until, docs, chips, date_error, clear_filters],
+            [sources, since, until, docs, as_of, chips, date_error, clear_filters],
             **fast,
-        )
+        ).then(*shown, **fast)
 
         # -- uploads
         files.upload(
@@ -294,6 +327,28 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
             concurrency_limit=1,
             concurrency_id="ingest",
             show_progress_on=[upload_report],
+            **private,
+        )
+
+        # -- feeds and article URLs
+        ingesting: dict[str, Any] = {"concurrency_limit": 1, "concurrency_id": "ingest"}
+        feed_view = [feeds_table, feed_pick]
+        gr.on(
+            [add_url.click, url_box.submit],
+            lib.add_url,
+            url_box,
+            [url_box, url_report, status, sources, *feed_view],
+            show_progress_on=[url_report],
+            **ingesting,
+            **private,
+        )
+        remove_feed.click(lib.remove_feed, feed_pick, [url_report, *feed_view], **private)
+        sync_feeds.click(
+            lib.sync_feeds,
+            None,
+            [url_report, status, sources, *feed_view],
+            show_progress_on=[url_report],
+            **ingesting,
             **private,
         )
 
@@ -335,6 +390,7 @@ def build_app(settings: Settings | None = None) -> gr.Blocks:
         close_article.click(lib.close_article, None, article_panel, **fast)
 
         app.load(lib.refresh, None, [status, sources, newest], **private)
+        app.load(lib.feeds, None, feed_view, **private)
         app.load(chats.restore, saved, [chat, turns, chat_id, past], **private)
         gr.api(  # type: ignore[attr-defined]
             h.api_answer, api_name="answer", concurrency_limit=API_CONCURRENCY

@@ -25,6 +25,9 @@ from .chats import Message, Turn, as_turns, content_of, question_of
 
 # LLM answers can take many seconds; capping them leaves chat slots free for extractive users.
 LLM_CONCURRENCY = 4
+# While nothing else happens, how often an answer waiting for the local model checks its place.
+QUEUE_POLL_S = 0.5
+WAITING = "Waiting for the model"
 
 
 def parse_history(raw: str | list[Any] | None) -> list[Any]:
@@ -63,6 +66,15 @@ def build_filters(
     return filters or None
 
 
+def parse_as_of(as_of: str | None) -> str | None:
+    """The "As of" setting as YYYY-MM-DD (None when empty); a date that is not one is a
+    gr.Error, so the question is never answered as of some other day."""
+    parsed, error = panels.parse_day(as_of, "As of")
+    if error:
+        raise gr.Error(error)
+    return parsed or None
+
+
 class Handlers:
     """The UI's event handlers, bound to one Settings value."""
 
@@ -90,6 +102,7 @@ class Handlers:
         since: str | None,
         until: str | None,
         docs: list[str] | None,
+        as_of: str | None,
         request: gr.Request,
     ) -> str:
         """Check a question before it is sent: on any problem the text stays in the box."""
@@ -102,6 +115,7 @@ class Handlers:
                 f"{MAX_QUESTION_CHARS:,}. Shorten it and send again (your text is kept)."
             )
         build_filters(sources, since, until, docs)  # a bad date is an error, not ignored
+        parse_as_of(as_of)
         with self._busy_lock:
             if getattr(request, "session_hash", None) in self._busy:
                 raise gr.Error("An answer is still coming: wait for it or press Stop.")
@@ -115,6 +129,7 @@ class Handlers:
         since: str | None,
         until: str | None,
         docs: list[str] | None = None,
+        as_of: str | None = None,
     ) -> dict[str, Any]:
         """The settings panel as keyword arguments for rag.stream."""
         return {
@@ -123,6 +138,7 @@ class Handlers:
             # The LLM only when one is set; any other registered answerer as chosen.
             "answerer": "extractive" if answerer == "llm" and not self.settings.llm else answerer,
             "filters": build_filters(sources, since, until, docs),
+            "as_of": parse_as_of(as_of),
         }
 
     def respond(
@@ -135,6 +151,7 @@ class Handlers:
         sources: list[str] | None,
         since: str | None,
         until: str | None,
+        as_of: str | None = None,
         docs: list[str] | None = None,
         request: gr.Request | None = None,
     ) -> Iterator[tuple[list[Message], list[Turn]]]:
@@ -158,7 +175,7 @@ class Handlers:
         try:
             yield chat, turns
             try:
-                options = self.options(k, answerer, sources, since, until, docs)
+                options = self.options(k, answerer, sources, since, until, docs, as_of)
                 final = None
                 for stage, text, answer in self._run(question, turns, options):
                     if answer is not None:
@@ -197,6 +214,7 @@ class Handlers:
         """
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
         stop = threading.Event()
+        waits_for_model = options["answerer"] == "llm" and self.settings.llm == "local"
 
         def work() -> None:
             try:
@@ -217,11 +235,21 @@ class Handlers:
             finally:
                 events.put(("end", None))
 
-        threading.Thread(target=work, name="rag-answer", daemon=True).start()
+        worker = threading.Thread(target=work, name="rag-answer", daemon=True)
+        worker.start()
         stage, text = self._searching(), ""
         try:
             while True:
-                kind, value = events.get()
+                try:
+                    kind, value = events.get(timeout=QUEUE_POLL_S if waits_for_model else None)
+                except queue.Empty:
+                    now = model_queue(worker.ident)
+                    if not now and stage.startswith(WAITING):  # its turn came
+                        now = "The model is writing…"
+                    if now and now != stage:
+                        stage = now
+                        yield stage, text, None
+                    continue
                 if kind == "stage":
                     stage = str(value)
                 elif kind == "text":
@@ -278,11 +306,14 @@ class Handlers:
         since: str | None,
         until: str | None,
         docs: list[str] | None,
+        as_of: str | None = None,
     ) -> tuple[str, str, Any]:
-        """The chips of the filters in force, the date errors, and the clear button."""
+        """The chips of the filters in force (and the as-of day), the date errors, and the
+        clear button."""
         errors: list[str] = []
         filters: dict[str, Any] = {"source": list(sources)} if sources else {}
-        for key, label, value in (("since", "From", since), ("until", "Until", until)):
+        days = (("since", "From", since), ("until", "Until", until), ("as_of", "As of", as_of))
+        for key, label, value in days:
             parsed, error = panels.parse_day(value, label)
             if error:  # shown, and not in force: only valid dates become chips
                 errors.append(f'<p class="date-error" role="alert">{render.esc(error)}</p>')
@@ -304,23 +335,40 @@ class Handlers:
         return titles
 
     @staticmethod
-    def clear_filters() -> tuple[Any, str, str, list[str], str, str, Any]:
-        return gr.update(value=[]), "", "", [], "", "", gr.update(visible=False)
+    def clear_filters() -> tuple[Any, str, str, list[str], str, str, str, Any]:
+        return gr.update(value=[]), "", "", [], "", "", "", gr.update(visible=False)
 
     # -- the API for scripts --------------------------------------------------------------------
 
-    def api_answer(self, question: str, history: str = "") -> tuple[str, dict[str, Any]]:
+    def api_answer(
+        self, question: str, history: str = "", as_of: str = ""
+    ) -> tuple[str, dict[str, Any]]:
         """Answer a question from the articles.
 
         history: JSON list of [question, answer] pairs or {"role", "content"} messages.
+        as_of: answer as on that day (YYYY-MM-DD): only articles published by then, and
+        "this week", "yesterday"... counted from it (empty: today, no limit).
         Returns the answer text (with markers [n]) and the whole answer as JSON: citations
         (n, title, source, published, url, quote, start, end, ...), refused, query, passages.
         """
         try:
             with self._slot(None):
                 answer = rag.answer(
-                    question, history=parse_history(history), settings=self.settings
+                    question,
+                    history=parse_history(history),
+                    settings=self.settings,
+                    as_of=parse_as_of(as_of),
                 )
         except rag.RagError as exc:
             raise gr.Error(str(exc)) from None
         return answer.text, answer.to_dict()
+
+
+def model_queue(thread: int | None) -> str:
+    """ "Waiting for the model: 2 ahead" while ``thread`` waits its turn at the local model."""
+    if thread is None:
+        return ""
+    from rag.local_llm import waiting_ahead
+
+    ahead = waiting_ahead(thread)
+    return f"{WAITING}: {ahead} ahead" if ahead else ""

@@ -12,6 +12,7 @@ import gradio as gr
 
 import rag
 from rag.config import Settings
+from rag.feeds import NotAFeedError, is_url
 from rag.uploads import UploadError, safe_filename, save_upload, uploads_dir
 
 from . import panels, render
@@ -83,6 +84,87 @@ class Library:
         result = panels.ingest_report_html(report, rejected, folder, renamed, duplicates, error)
         choices = rag.outlets(settings=self.settings)
         return None, self.status(), result, gr.update(choices=choices)
+
+    # -- feeds and article URLs ---------------------------------------------------------------
+
+    def feeds(self) -> tuple[str, Any]:
+        """The subscriptions table and the choices of the Remove list."""
+        try:
+            subs = rag.list_feeds(settings=self.settings)
+        except rag.RagError as exc:
+            return render.error_html(exc), gr.update(choices=[], value=None)
+        return panels.feeds_html(subs), gr.update(choices=panels.feed_choices(subs), value=None)
+
+    def add_url(
+        self,
+        url: str,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> tuple[str, str, str, Any, str, Any]:
+        """A feed's URL is subscribed to and fetched; an article's page is fetched and indexed.
+
+        (the URL box, the report, the status, the outlets, the feeds table, the Remove list);
+        the box keeps the URL when nothing was added, so it can be corrected.
+        """
+        url = (url or "").strip()
+        if not url:
+            raise gr.Error("Paste the address of a feed or an article first (https://…).")
+        if not is_url(url):
+            raise gr.Error(
+                f"“{url}” is not a web address: give the whole URL, starting with https:// "
+                "(e.g. https://example.com/rss.xml)."
+            )
+        subscribed: dict[str, Any] | None = None
+        report: rag.IngestReport | None = None
+        error = ""
+        try:
+            progress(0.1, desc="Checking the address")
+            try:
+                subscribed = rag.add_feed(url, settings=self.settings)
+            except NotAFeedError:  # a page, not a feed: indexed as an article
+                progress(0.4, desc="Reading the article")
+                report = rag.ingest([url], settings=self.settings)
+            else:
+                progress(0.4, desc="Fetching the feed's articles")
+                report = rag.sync_feeds(settings=self.settings)
+        except rag.RagError as exc:
+            error = str(exc)
+        added = bool(subscribed) or bool(report and (report.added or report.updated))
+        table, choices = self.feeds()
+        return (
+            "" if added else url,
+            panels.url_report_html(report, subscribed, error),
+            self.status(),
+            gr.update(choices=rag.outlets(settings=self.settings)),
+            table,
+            choices,
+        )
+
+    def remove_feed(self, url: str | None) -> tuple[str, str, Any]:
+        """Unsubscribe from the chosen feed; its articles stay in the library."""
+        if not url:
+            raise gr.Error("Choose the subscription to remove first.")
+        try:
+            gone = rag.remove_feed(url, settings=self.settings)
+        except rag.RagError as exc:
+            raise gr.Error(str(exc)) from None
+        note = (
+            f"<p>Unsubscribed from {render.esc(gone.get('name') or url)}. Its articles stay in "
+            "the library (delete them there).</p>"
+        )
+        table, choices = self.feeds()
+        return note, table, choices
+
+    def sync_feeds(self) -> tuple[str, str, Any, str, Any]:
+        """Fetch every subscription once (what `rag ingest --feeds` does)."""
+        report: rag.IngestReport | None = None
+        error = ""
+        try:
+            report = rag.sync_feeds(settings=self.settings)
+        except rag.RagError as exc:
+            error = str(exc)
+        table, choices = self.feeds()
+        outlets = gr.update(choices=rag.outlets(settings=self.settings))
+        return panels.url_report_html(report, None, error), self.status(), outlets, table, choices
 
     # -- status -------------------------------------------------------------------------------
 

@@ -29,25 +29,53 @@ def ago(moment: dt.datetime, now: dt.datetime | None = None) -> str:
     return plural(seconds // 86400, "day") + " ago"
 
 
+def moment_html(raw: str, now: dt.datetime | None = None) -> str:
+    """An ISO timestamp as "5 min ago" with the exact time on hover; "never" when empty."""
+    try:
+        moment = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        return "never"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    exact = moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f'<time datetime="{esc(raw)}" title="{esc(exact)}">{ago(moment, now)}</time>'
+
+
 def status_html(stats: dict[str, Any] | None, error: str = "") -> str:
     """Articles, passages and last sync, in one line (the exact time on hover)."""
     if error:
         return f'<p class="status">Index unavailable: {esc(error)}</p>'
     if not stats or not stats.get("articles"):
         return '<p class="status">No articles indexed yet: add some below, or run `rag ingest`.</p>'
-    raw = str(stats.get("last_sync") or "")
-    synced = "never"
-    try:
-        moment = dt.datetime.fromisoformat(raw)
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=dt.UTC)
-        exact = moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-        synced = f'<time datetime="{esc(raw)}" title="{esc(exact)}">{ago(moment)}</time>'
-    except ValueError:
-        pass
+    synced = moment_html(str(stats.get("last_sync") or ""))
     return (
         f'<p class="status"><b>{plural(int(stats["articles"]), "article")}</b> · '
         f"<b>{plural(int(stats.get('chunks', 0)), 'passage')}</b> · last sync {synced}</p>"
+        f"{date_facets_html(stats)}"
+    )
+
+
+def date_facets_html(stats: dict[str, Any]) -> str:
+    """The span of publication dates and the articles per month (what `rag stats` shows),
+    newest month first, each with a bar scaled to the busiest month."""
+    first, last = stats.get("first_published") or "", stats.get("last_published") or ""
+    months: dict[str, int] = stats.get("per_month") or {}
+    if not first or not months:
+        return ""
+    top = max(months.values())
+    rows = "".join(
+        f'<tr><th scope="row">{esc(month)}</th><td class="num">{count:,}</td>'
+        f'<td><span class="month-bar" style="width: {100 * count / top:.0f}%"></span></td></tr>'
+        for month, count in sorted(months.items(), reverse=True)
+    )
+    span = esc(first) if first == last else f"{esc(first)} to {esc(last)}"
+    undated = int(stats.get("articles") or 0) - sum(months.values())
+    note = f" ({plural(undated, 'article')} without a date)" if undated > 0 else ""
+    return (
+        f'<details class="date-facets"><summary>Published {span}{note}</summary>'
+        '<table class="per-month"><thead><tr><th scope="col">Month</th>'
+        '<th scope="col">Articles</th><th scope="col"><span class="sr-only">share</span></th>'
+        f"</tr></thead><tbody>{rows}</tbody></table></details>"
     )
 
 
@@ -76,6 +104,8 @@ def filter_chips(filters: dict[str, Any] | None, titles: dict[str, str] | None =
         chips.append(f"from {esc(long_day(dt.date.fromisoformat(filters['since'])))}")
     if filters.get("until"):
         chips.append(f"until {esc(long_day(dt.date.fromisoformat(filters['until'])))}")
+    if filters.get("as_of"):
+        chips.append(f"as of {esc(long_day(dt.date.fromisoformat(filters['as_of'])))}")
     docs = filters.get("doc_id") or ()
     if docs:
         names = [titles.get(d, d) for d in docs] if titles else list(docs)
@@ -139,6 +169,71 @@ def ingest_report_html(
         items = "".join(f"<li><code>{esc(p)}</code>: {esc(r)}</li>" for p, r in skipped)
         parts.append(f'<p>Not added (the file was not kept):</p><ul class="skipped">{items}</ul>')
     return "".join(parts)
+
+
+# -- feeds and URLs ------------------------------------------------------------------------------
+
+
+def feeds_html(feeds: Sequence[dict[str, Any]], now: dt.datetime | None = None) -> str:
+    """The feed subscriptions: name, address, last fetch (the exact time on hover), error."""
+    if not feeds:
+        return (
+            '<p class="feeds-empty">No feed subscriptions yet: add a feed\'s URL above, '
+            "or run <code>rag feeds add URL</code>.</p>"
+        )
+    rows = []
+    for f in feeds:
+        fetched = moment_html(str(f.get("last_fetch") or ""), now)
+        url = str(f.get("url") or "")
+        link = safe_url(url)
+        shown = (
+            f'<a href="{esc(link)}" target="_blank" rel="noopener noreferrer">{esc(url)}</a>'
+            if link
+            else esc(url)
+        )
+        error = str(f.get("last_error") or "")
+        state = f'<span class="feed-error" role="alert">{esc(error)}</span>' if error else "ok"
+        rows.append(
+            f'<tr><td class="feed-name">{esc(f.get("name") or url)}</td>'
+            f'<td class="feed-url">{shown}</td><td>{fetched}</td><td>{state}</td></tr>'
+        )
+    return (
+        f'<table class="feeds"><caption>{plural(len(feeds), "feed subscription")}</caption>'
+        '<thead><tr><th scope="col">Feed</th><th scope="col">Address</th>'
+        '<th scope="col">Last fetch</th><th scope="col">Last error</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def url_report_html(
+    report: rag.IngestReport | None, subscribed: dict[str, Any] | None = None, error: str = ""
+) -> str:
+    """What adding a URL (or fetching the feeds) did: the subscription, the counts, and every
+    page or feed that failed with its reason (nothing stored was touched by those)."""
+    parts: list[str] = []
+    if error:
+        parts.append(f'<p class="error-note" role="alert">Not added: {esc(error)}</p>')
+    if subscribed:
+        parts.append(f"<p>Subscribed to <b>{esc(subscribed.get('name') or '')}</b>.</p>")
+    if report is not None:
+        counts = [f"{plural(len(report.added), 'article')} added"]
+        if report.updated:
+            counts.append(f"{len(report.updated)} updated")
+        if report.unchanged:
+            counts.append(f"{len(report.unchanged)} already in the library")
+        parts.append(f"<p>{', '.join(counts)}.</p>")
+        if report.skipped:
+            items = "".join(f"<li><code>{esc(u)}</code>: {esc(r)}</li>" for u, r in report.skipped)
+            parts.append(f'<p>Not added:</p><ul class="skipped">{items}</ul>')
+        if report.notes:
+            items = "".join(f"<li><code>{esc(u)}</code>: {esc(r)}</li>" for u, r in report.notes)
+            parts.append(f'<ul class="notes">{items}</ul>')
+    return "".join(parts)
+
+
+def feed_choices(feeds: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(label, url) of each subscription, for the Remove list."""
+    return [(f"{f.get('name') or f['url']} ({f['url']})", str(f["url"])) for f in feeds]
 
 
 # -- library and article view -------------------------------------------------------------------

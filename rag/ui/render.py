@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from urllib.parse import quote, urlsplit
 
 import rag
-from rag.text import MARKER
+from rag.text import AGE_NOTE, MARKER
 
 CONTEXT_CHARS = 280  # passage text shown either side of a quote
 
@@ -208,9 +208,33 @@ def source_card(
         f'<div class="src-card" id="card-{turn}-{k}">'
         f'<div class="src-title">{numbers} {title}</div>'
         f'<div class="src-meta">{meta}{" · " if meta else ""}{" · ".join(links)}</div>'
+        f"{also_in_html(quotes)}"
         f'<ol class="src-quotes">{"".join(items)}</ol>'
         f'<a class="back" href="#{answer_anchor(turn)}">↑ back to answer</a>'
         f"</div>"
+    )
+
+
+def also_in_html(quotes: Sequence[rag.Citation]) -> str:
+    """The other outlets that carried the same story (collapsed copies), one link each."""
+    seen: dict[str, rag.Reprint] = {}
+    for c in quotes:
+        for r in c.also_in:
+            if r.doc_id != c.doc_id:
+                seen.setdefault(r.doc_id, r)
+    if not seen:
+        return ""
+    items = []
+    for r in seen.values():
+        name = esc(r.source or r.title or "another article")
+        url = safe_url(r.url)
+        if url:
+            name = f'<a href="{esc(url)}" target="_blank" rel="noopener noreferrer">{name}</a>'
+        details = ", ".join(esc(x) for x in (day(r.published), r.title) if x)
+        items.append(f"<li>{name}{f' ({details})' if details else ''}</li>")
+    return (
+        '<div class="also-in"><span class="also-in-label">Also carried by</span>'
+        f"<ul>{''.join(items)}</ul></div>"
     )
 
 
@@ -252,6 +276,9 @@ def answer_plaintext(answer: rag.Answer) -> str:
         if safe_url(c.url):
             lines.append(f"    {c.url}")
         lines.append(f"    “{' '.join(c.quote.split())}”")
+        others = [", ".join(x for x in (r.source, day(r.published)) if x) for r in c.also_in]
+        if others:
+            lines.append(f"    also carried by: {'; '.join(others)}")
     return "\n".join(lines)
 
 
@@ -260,20 +287,37 @@ def copy_block(text: str) -> str:
     return f'<div class="copy-text">{esc(text)}</div>'
 
 
+def dates_html(trace: rag.Trace) -> str:
+    """The day the question was answered as of and the range its words resolved to."""
+    if not trace.dates:
+        return ""
+    return f'<p class="answer-dates"><span class="dates-label">Dates</span> {esc(trace.dates)}</p>'
+
+
+def split_age_note(text: str) -> tuple[str, str]:
+    """(the answer, the note that its evidence is old, or "")."""
+    head, sep, tail = text.partition(AGE_NOTE)
+    return (head.rstrip(), sep + tail) if sep else (text, "")
+
+
 def answer_html(answer: rag.Answer, turn: int) -> str:
     """A finished answer: linked markers and its sources, or a distinct refusal notice."""
     copy = copy_block(answer_plaintext(answer))
+    dates = dates_html(answer.trace)
     if answer.refused:
         return (
             f'<div class="refusal" id="{answer_anchor(turn)}"><span class="refusal-title">'
             f"Not answered from these articles</span>{text_html(answer.text)}</div>"
-            f"{why_html(answer.trace)}{copy}"
+            f"{dates}{why_html(answer.trace)}{copy}"
         )
+    text, note = split_age_note(answer.text)
+    if note:
+        note = f'<p class="age-note" role="note">{text_html(note)}</p>'
     body = (
         f'<div class="answer-text" id="{answer_anchor(turn)}">'
-        f"{link_markers(answer.text, turn, answer.citations)}</div>"
+        f"{link_markers(text, turn, answer.citations)}</div>{note}"
     )
-    return body + sources_html(answer, turn) + why_html(answer.trace) + copy
+    return body + dates + sources_html(answer, turn) + why_html(answer.trace) + copy
 
 
 def pending_html(text: str, stage: str = "") -> str:

@@ -83,6 +83,13 @@
     }
   }, true);
 
+  // Clear filters straight from a date box: pressing the button would blur the box, whose
+  // check re-renders the chips and the button under the pointer, and the click was lost.
+  // The box keeps the focus instead; its check runs when it is left, on the cleared value.
+  document.addEventListener("mousedown", (e) => {
+    if (e.target.closest && e.target.closest("#clear-filters")) e.preventDefault();
+  }, true);
+
   // Copy gives the answer as plain text with its numbered sources, never HTML.
   const write = async (text) => {
     try {
