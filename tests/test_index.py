@@ -447,3 +447,28 @@ def test_an_index_without_sentence_vectors_still_answers(settings: Settings) -> 
     before = embedder.calls
     again = rag.answer("How far did the missile fly?", settings=settings)
     assert again.text == answer.text and embedder.calls - before == 1
+
+
+def test_the_state_is_read_again_only_after_a_write(settings: Settings) -> None:
+    """Searches do not pay for reading the state record; any write, by this process or
+    another, makes the next read go to Chroma again."""
+    from rag.store import Store
+
+    shutil.copy(SEED, settings.corpus_dir / SEED.name)
+    rag.ingest(settings=settings)
+    mine, other = Store(settings), Store(settings)  # another process's view of the same folder
+    calls = 0
+    real = mine._call
+
+    def counted(fn: Any, *args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return real(fn, *args)
+
+    mine._call = counted  # type: ignore[method-assign]
+    first = mine.state()
+    assert calls >= 1 and first.get("active")
+    calls = 0
+    assert mine.state() == first and calls == 0
+    other.set_state(revision=int(first.get("revision", 0)) + 7)
+    assert mine.state()["revision"] == int(first.get("revision", 0)) + 7 and calls >= 1
