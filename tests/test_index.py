@@ -472,3 +472,15 @@ def test_the_state_is_read_again_only_after_a_write(settings: Settings) -> None:
     assert mine.state() == first and calls == 0
     other.set_state(revision=int(first.get("revision", 0)) + 7)
     assert mine.state()["revision"] == int(first.get("revision", 0)) + 7 and calls >= 1
+
+
+def test_preload_loads_the_models_in_the_background(seed_settings: Settings) -> None:
+    from rag.pipeline import Pipeline
+
+    pipeline = Pipeline(seed_settings)
+    thread = pipeline.preload()
+    answer = pipeline.answer("How far did the missile fly?")  # meanwhile, on this thread
+    thread.join(60)
+    assert not thread.is_alive()
+    assert pipeline.reranker._session is not None and pipeline.embedder.onnx() is not None
+    assert "1,100 kilometers" in answer.text
