@@ -392,7 +392,7 @@ class Store:
                 raise
             return str(col.id)
 
-        return self._call(create)
+        return self._call(lambda: _settled(create))
 
     def read_lock(self, name: str) -> tuple[str, dict[str, Any]] | None:
         """The lock's id and what its owner wrote, or None when nobody holds it."""
@@ -406,7 +406,7 @@ class Store:
                 raise
             return str(col.id), dict(col.metadata or {})
 
-        return self._call(get)
+        return self._call(lambda: _settled(get))
 
     def lock_info(self, name: str) -> dict[str, Any] | None:
         held = self.read_lock(name)
@@ -427,7 +427,7 @@ class Store:
             col.modify(metadata=owner)
             return True
 
-        return self._call(renew)
+        return self._call(lambda: _settled(renew))
 
     def remove_lock(self, name: str, lock_id: str) -> None:
         """Remove lock ``name`` only while it is still the collection ``lock_id``.
@@ -455,7 +455,7 @@ class Store:
                 if "does not exist" not in str(exc).lower() and "not found" not in str(exc).lower():
                     raise
 
-        self._call(remove)
+        self._call(lambda: _settled(remove))
 
     # -- state ------------------------------------------------------------------------------
 
@@ -783,6 +783,24 @@ class Store:
                 got["ids"], got["documents"], got["metadatas"], scores, strict=True
             )
         }
+
+
+# What a Chroma server says about a collection another client is creating, renaming or
+# deleting at that very moment (its record is there, its segments not yet or no longer).
+_IN_FLUX = ("missing metadata segment", "missing field")
+
+
+def _settled(fn: Callable[[], T]) -> T:
+    """``fn()``, tried again for up to a second while the collection it touches is being
+    created or removed by another client: the lock operations race each other by design."""
+    for wait in (0.02, 0.05, 0.1, 0.2, 0.4, 0.0):
+        try:
+            return fn()
+        except Exception as exc:
+            if not wait or not any(m in str(exc).lower() for m in _IN_FLUX):
+                raise
+            time.sleep(wait)
+    raise AssertionError("unreachable")
 
 
 def _free_bytes(folder: Path) -> float:
