@@ -192,20 +192,55 @@ class Index:
         self.settings = settings
         self.store = store or Store(settings)
         self._embedder = embedder
+        self._ingest_embedder: Any = None  # a RemoteEmbedder once RAG_EMBEDDINGS is used
         self._lease: dict[str, Any] = {}
         self._stamp = SyncStamp(settings.index_dir / STAMP_FILE)
 
     @property
     def embedder(self) -> Embedder:
+        """What embeds questions: the local model, unless RAG_EMBEDDINGS names another model
+        (then that one: questions must be embedded by the model that made the vectors)."""
         if self._embedder is None:
-            from .models import get_embedder
+            if self._remote_model:
+                self._embedder = self.ingest_embedder
+            else:
+                from .models import get_embedder
 
-            s = self.settings
-            self._embedder = get_embedder(s.embed_model, s.batch_size, s.cache_dir)
+                s = self.settings
+                self._embedder = get_embedder(s.embed_model, s.batch_size, s.cache_dir)
         return self._embedder
 
     @property
+    def ingest_embedder(self) -> Any:
+        """What embeds passages: RAG_EMBEDDINGS when set, else :attr:`embedder`.
+
+        A server declared to run the local model (RAG_EMBEDDINGS_SAME_AS_LOCAL) is checked
+        against it before its first vector is used.
+        """
+        if self._ingest_embedder is None:
+            s = self.settings
+            if not s.embeddings:
+                return self.embedder
+            from .embed_remote import RemoteEmbedder, check_same_model
+
+            remote = RemoteEmbedder(s)
+            if not self._remote_model:
+                check_same_model(remote, self.embedder, self.model_id)
+            self._ingest_embedder = remote
+        return self._ingest_embedder
+
+    @property
+    def _remote_model(self) -> bool:
+        """RAG_EMBEDDINGS makes vectors of a model of its own (not declared the local one)."""
+        return bool(self.settings.embeddings) and not self.settings.embeddings_same_as_local
+
+    @property
     def model_id(self) -> str:
+        """The identity of the model whose vectors this index holds (part of the generation)."""
+        if self._remote_model:
+            from .embed_remote import model_identity
+
+            return model_identity(self.settings.embeddings)
         from .models import EMBEDDER_ALIASES, EMBEDDERS, resolve_embedder
 
         name = EMBEDDER_ALIASES.get(self.settings.embed_model, self.settings.embed_model)
@@ -233,11 +268,21 @@ class Index:
         if active != self.generation:
             s = self.settings
             built = f"{state.get('chunk_size')}/{state.get('chunk_overlap')}"
+            same = (
+                f"RAG_EMBEDDINGS={state['embeddings']} (and its RAG_EMBEDDINGS_BASE_URL)"
+                if state.get("embeddings")
+                else f"RAG_EMBED_MODEL={state.get('model')}"
+                + (
+                    " and unset RAG_EMBEDDINGS (or set RAG_EMBEDDINGS_SAME_AS_LOCAL=1)"
+                    if s.embeddings and not s.embeddings_same_as_local
+                    else ""
+                )
+            )
             raise IndexNotReadyError(
                 f"the index at {self.store.location} was built with embedding model "
                 f"{state.get('model')!r} (chunks {built}), not {self.model_id!r} "
                 f"({s.chunk_size}/{s.chunk_overlap}): run `rag ingest` to rebuild it, "
-                f"or set RAG_EMBED_MODEL={state.get('model')}"
+                f"or set {same}"
             )
         return str(active)
 
@@ -371,6 +416,7 @@ class Index:
         self.store.set_state(
             active=target,
             model=self.model_id,
+            embeddings=self.settings.embeddings if self._remote_model else "",
             chunk_size=self.settings.chunk_size,
             chunk_overlap=self.settings.chunk_overlap,
             syncing=None,
@@ -380,9 +426,10 @@ class Index:
         if active and active != target:
             self.store.drop(Store.chunks_name(active))
             self.store.drop(Store.articles_name(active))
-        if embedded and self._embedder is not None:
+        prepare = getattr(self._embedder, "prepare_onnx", None)
+        if embedded and prepare is not None:
             # torch is loaded now anyway: export for the questions of later processes.
-            self._embedder.prepare_onnx()
+            prepare()
         docs = [d for d in (*plan.added, *plan.updated, *plan.unchanged) if d in plan.origins]
         if len(plan.clean) == len(files) and not missing:
             self._stamp.record(roots, plan.clean, target, self.store.write_mark(), docs)
@@ -536,10 +583,9 @@ class Index:
             while pairs and (len(pairs) >= limit or last):
                 batch, pairs = pairs[:limit], pairs[limit:]
                 texts = [embedding_text(a, c) for a, c in batch]
-                vectors = self.embedder.encode(texts, progress=progress)
-                self.store.put_chunks(
-                    gen, batch, vectors, sentence_vectors(self.embedder, [c.text for _, c in batch])
-                )
+                vectors = self.ingest_embedder.encode(texts, progress=progress)
+                sentences = sentence_vectors(self.ingest_embedder, [c.text for _, c in batch])
+                self.store.put_chunks(gen, batch, vectors, sentences)
                 done += len(batch)
                 offset = 0
                 for entry in pending:  # hand the vectors to their articles, in order
@@ -556,7 +602,7 @@ class Index:
                     rows.append((article, mean.tolist(), len(chunks), origins_of(article)))
                 self.store.put_articles(gen, rows)
         if pending:  # articles without chunks (none in practice): records only
-            dim = len(self.embedder.encode(["x"])[0])
+            dim = len(self.ingest_embedder.encode(["x"])[0])
             rows = [
                 (a, (np.ones(dim) / np.sqrt(dim)).tolist(), 0, origins_of(a)) for a, _, _ in pending
             ]
@@ -608,10 +654,9 @@ class Index:
             records = self.store.chunk_records(gen, lost)
             for i in range(0, len(records), 1024):
                 part = records[i : i + 1024]
-                vectors = self.embedder.encode([embedding_text(a, c) for a, c in part])
-                self.store.put_chunks(
-                    gen, part, vectors, sentence_vectors(self.embedder, [c.text for _, c in part])
-                )
+                vectors = self.ingest_embedder.encode([embedding_text(a, c) for a, c in part])
+                sentences = sentence_vectors(self.ingest_embedder, [c.text for _, c in part])
+                self.store.put_chunks(gen, part, vectors, sentences)
             for wait in (0.0, 0.5, 2.0):
                 time.sleep(wait)
                 still = set(self.store.unreachable_chunks(gen)) & set(lost)
@@ -660,7 +705,7 @@ class Index:
         todo = self.store.chunks_without_sentence_vectors(gen)
         for i in range(0, len(todo), 1024):
             part = todo[i : i + 1024]
-            rows = sentence_vectors(self.embedder, [text for _, text in part])
+            rows = sentence_vectors(self.ingest_embedder, [text for _, text in part])
             self.store.set_sentence_vectors(gen, [cid for cid, _ in part], rows)
         return len(todo)
 
