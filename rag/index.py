@@ -32,6 +32,7 @@ from .chunking import CHUNKER_VERSION, chunk_article, sentence_spans
 from .config import Settings
 from .errors import ConfigError, IndexNotReadyError, LoadError, RagError, StoreError
 from .files import LockBusy, file_lock, write_atomically
+from .shards import Shard
 from .store import Store
 from .types import Article, Chunk, IngestReport, content_id
 
@@ -182,6 +183,22 @@ class _Plan:
     clean: dict[str, str] = field(default_factory=dict)  # file -> signature, read without problems
     notes: list[tuple[str, str]] = field(default_factory=list)  # stored, with a caveat
 
+    def keep_only(self, shard: Shard | None) -> None:
+        """Leave the articles ``shard`` owns (all of them when it is None)."""
+        if shard is None:
+            return
+        self.origins = {d: o for d, o in self.origins.items() if shard.owns(d)}
+        self.added = [d for d in self.added if shard.owns(d)]
+        self.updated = [d for d in self.updated if shard.owns(d)]
+        self.unchanged = [d for d in self.unchanged if shard.owns(d)]
+
+
+def _owned(manifest: dict[str, dict[str, Any]], shard: Shard | None) -> dict[str, dict[str, Any]]:
+    """The part of a manifest that ``shard`` syncs (all of it when it is None)."""
+    if shard is None:
+        return manifest
+    return {d: m for d, m in manifest.items() if shard.owns(d)}
+
 
 class Index:
     """The article index: Chroma collections for one embedding model and chunker setting."""
@@ -324,16 +341,33 @@ class Index:
 
     # -- syncing ----------------------------------------------------------------------------
 
-    def ingest(self, paths: PathsArg | None = None, *, quiet: bool = True) -> IngestReport:
+    def ingest(
+        self, paths: PathsArg | None = None, *, quiet: bool = True, shard: Shard | str | None = None
+    ) -> IngestReport:
         """Sync files and folders (default: the corpus folder) into the index.
 
         ``paths`` is one file or folder (a string or a Path) or a list of them; an
         ``http(s)://`` URL (a feed or an article) or a file listing URLs is fetched
-        (``rag.feeds``) and what it gave is synced like a file.
+        (``rag.feeds``) and what it gave is synced like a file. ``shard`` (``"2/3"``) syncs
+        only the articles of that shard, into a Chroma server that the other shards'
+        processes write to at the same time (``rag.shards``).
         """
         from .feeds import FeedReader, merge_reports, split_sources
 
         urls, rest = split_sources(paths)
+        part = None if shard is None else Shard.parse(shard)
+        if part is not None:
+            if urls:
+                raise ConfigError(
+                    f"--shard {part} syncs files and folders, not URLs ({urls[0]}): fetch feeds "
+                    "and pages with an unsharded `rag ingest URL` or `rag ingest --feeds`"
+                )
+            if not self.settings.chroma_url:
+                raise ConfigError(
+                    f"--shard {part} needs a Chroma server that every shard writes to: start "
+                    "one with `chroma run --path DIR --host HOST --port PORT` and set "
+                    "RAG_CHROMA_URL=http://HOST:PORT in every shard's environment"
+                )
         if urls:
             reports = [FeedReader(self).ingest_urls(urls)]
             if rest:
@@ -341,13 +375,17 @@ class Index:
             return merge_reports(reports, [], [], self.store.location)
         roots = as_paths(paths, self.settings.corpus_dir)
         with _INGEST_LOCK:  # threads of one process (UI uploads) take turns
-            return self._ingest(roots, quiet)
+            return self._ingest(roots, quiet, part)
 
-    def _ingest(self, roots: list[Path], quiet: bool) -> IngestReport:
+    def _ingest(self, roots: list[Path], quiet: bool, shard: Shard | None = None) -> IngestReport:
         started = time.perf_counter()
         files, skipped = expand_paths(roots, self.settings.max_file_mb * 1024 * 1024)
         missing = tuple(str(r) for r in roots if not r.exists())
         target = self.generation
+        if shard is not None:
+            what = f"another ingest as shard {shard}"
+            with IngestLock(self.store, name=shard.lock_name, kind="shard", what=what):
+                return self._sync(roots, files, skipped, missing, started, quiet, shard)
         unchanged = self._stamp.unchanged(roots, files, target, self.store.write_mark())
         if unchanged is not None:
             return IngestReport(
@@ -368,24 +406,41 @@ class Index:
         missing: tuple[str, ...],
         started: float,
         quiet: bool,
+        shard: Shard | None = None,
     ) -> IngestReport:
+        from . import shards
+
         target = self.generation
         state = self.store.state()
         active = state.get("active")
-        # A marker left behind means that sync was interrupted: repair before going on.
-        interrupted = (state.get("syncing") or {}).get("gen") == target
+        marker = {"gen": target, "owner": _owner(), "at": time.time()}
+        if shard is not None:
+            interrupted = shards.begin(self.store, shard, target, marker)
+        else:
+            # A marker left behind means that sync was interrupted (or a shard that wrote
+            # to this generation was killed): repair before going on.
+            sharded = state.get("shards") or {}
+            interrupted = (state.get("syncing") or {}).get("gen") == target or (
+                sharded.get("gen") == target
+                and bool(sharded.get("running") or sharded.get("repair"))
+            )
         if interrupted:
-            self._repair(target)
-        self.store.set_state(syncing={"gen": target, "owner": _owner(), "at": time.time()})
+            self._repair(target, shard)
+        if shard is None:  # a whole sync: what shards recorded no longer matters after it
+            self.store.set_state(syncing=marker, shards=None)
 
-        current = self.store.manifest(target)
-        previous = current if active in (None, target) else self.store.manifest(active)
+        stored = self.store.manifest(target)
+        known = stored if active in (None, target) else self.store.manifest(active)
+        current, previous = _owned(stored, shard), _owned(known, shard)
         # A root that is not there (an unmounted drive, a renamed folder) removes nothing.
         present = [r for r in roots if str(r) not in missing]
         # After an interruption a file may be only partly stored: parse everything again.
         # A file skipped before reading (too large, not a plain file) keeps its articles.
         protected = {path for path, _ in skipped}
-        plan = self._plan(present, files, previous, not interrupted, protected)
+        # Files are planned against every article they held (a shard reads them all), then
+        # the plan keeps the articles this shard owns.
+        plan = self._plan(present, files, known, not interrupted, protected, shard)
+        plan.keep_only(shard)
         plan.skipped[:0] = skipped
 
         to_embed = [d for d in plan.origins if d not in current]
@@ -402,7 +457,7 @@ class Index:
             for d in removed_docs
             if not any(_key(o) in plan.replaced for o in _origins(previous[d]))
         ]
-        checked, lost, unfound = self._verify(target, strict=False)
+        checked, lost, unfound = self._verify(target, strict=False, shard=shard)
         if unfound:
             plan.notes.append(
                 (
@@ -412,17 +467,26 @@ class Index:
                 )
             )
 
-        changed = bool(to_embed or removed_docs or lost or (active != target))
-        self.store.set_state(
-            active=target,
-            model=self.model_id,
-            embeddings=self.settings.embeddings if self._remote_model else "",
-            chunk_size=self.settings.chunk_size,
-            chunk_overlap=self.settings.chunk_overlap,
-            syncing=None,
-            revision=int(self.store.state().get("revision", 0)) + (1 if changed else 0),
-            last_sync=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        )
+        changed = bool(to_embed or removed_docs or lost)
+        switch = {
+            "active": target,
+            "model": self.model_id,
+            "embeddings": self.settings.embeddings if self._remote_model else "",
+            "chunk_size": self.settings.chunk_size,
+            "chunk_overlap": self.settings.chunk_overlap,
+        }
+        if shard is not None:
+            # The last of the N shards makes a new generation the one searched.
+            replaced = shards.finish(self.store, shard, target, changed, lambda: switch)
+            active = replaced if replaced is not None else target
+        else:
+            self.store.set_state(
+                **switch,
+                syncing=None,
+                revision=int(self.store.state().get("revision", 0))
+                + (1 if changed or active != target else 0),
+                last_sync=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            )
         if active and active != target:
             self.store.drop(Store.chunks_name(active))
             self.store.drop(Store.articles_name(active))
@@ -431,7 +495,7 @@ class Index:
             # torch is loaded now anyway: export for the questions of later processes.
             prepare()
         docs = [d for d in (*plan.added, *plan.updated, *plan.unchanged) if d in plan.origins]
-        if len(plan.clean) == len(files) and not missing:
+        if len(plan.clean) == len(files) and not missing and shard is None:
             self._stamp.record(roots, plan.clean, target, self.store.write_mark(), docs)
         return IngestReport(
             added=tuple(plan.added),
@@ -455,6 +519,7 @@ class Index:
         previous: dict[str, dict[str, Any]],
         trust_signatures: bool = True,
         protected: set[str] | None = None,
+        shard: Shard | None = None,
     ) -> _Plan:
         from .loaders import load_file
 
@@ -479,7 +544,11 @@ class Index:
                 protected.add(file)
                 continue
             old = prev_by_file.get(file, [])
-            if trust_signatures and old and all(o[2] == sig for o, _ in old):
+            # A shard trusts a file's stored signature only for a file of one article
+            # (stored by whichever shard owns it) or when some of its stored articles are
+            # this shard's: the other shards' part of a file says nothing about ours.
+            ours = shard is None or any(o[1] == "" or shard.owns(doc) for o, doc in old)
+            if trust_signatures and old and ours and all(o[2] == sig for o, _ in old):
                 for o, doc in old:
                     seen[_key(o)] = (doc, sig)
                 plan.clean[file] = sig
@@ -611,15 +680,19 @@ class Index:
 
     # -- repair -----------------------------------------------------------------------------
 
-    def _repair(self, gen: str) -> tuple[int, int]:
+    def _repair(self, gen: str, shard: Shard | None = None) -> tuple[int, int]:
         """Make chunks and article records agree: (articles rebuilt, orphan chunks removed).
 
         An article whose chunks are not all there is chunked and embedded again from its
-        stored text; chunks whose article record is missing are removed.
+        stored text; chunks whose article record is missing are removed. A shard repairs
+        only its own articles: the other shards' may be half-stored because they are
+        being written right now.
         """
         s = self.settings
-        manifest = self.store.manifest(gen)
-        chunk_docs = self.store.chunk_doc_ids(gen)
+        manifest = _owned(self.store.manifest(gen), shard)
+        chunk_docs = {
+            c: d for c, d in self.store.chunk_doc_ids(gen).items() if shard is None or shard.owns(d)
+        }
         have: dict[str, set[str]] = {}
         for cid, doc in chunk_docs.items():
             have.setdefault(doc, set()).add(cid)
@@ -640,7 +713,9 @@ class Index:
             self._store_articles(gen, work, lambda a: _origins(manifest[a.doc_id]))
         return len(work), len(orphans)
 
-    def _verify(self, gen: str, strict: bool = True) -> tuple[int, list[str], list[str]]:
+    def _verify(
+        self, gen: str, strict: bool = True, shard: Shard | None = None
+    ) -> tuple[int, list[str], list[str]]:
         """(chunks checked, chunks repaired, chunks still missed): every chunk must be found
         by its own vector; those that are not are embedded and stored again, then checked
         again (a few times: a search index just written can lag behind its records).
@@ -648,7 +723,8 @@ class Index:
         ``strict`` (``rag check``) raises when some are still missed; after a sync they are
         reported instead, so that a lagging search index never fails an ingest that stored
         everything."""
-        lost = self.store.unreachable_chunks(gen)
+        keep = None if shard is None else shard.owns_chunk  # a shard checks its own chunks
+        lost = self.store.unreachable_chunks(gen, keep)
         still: set[str] = set()
         if lost:
             records = self.store.chunk_records(gen, lost)
@@ -659,7 +735,7 @@ class Index:
                 self.store.put_chunks(gen, part, vectors, sentences)
             for wait in (0.0, 0.5, 2.0):
                 time.sleep(wait)
-                still = set(self.store.unreachable_chunks(gen)) & set(lost)
+                still = set(self.store.unreachable_chunks(gen, keep)) & set(lost)
                 if not still:
                     break
             if still and strict:
@@ -836,6 +912,7 @@ class CheckReport:
 # that very collection is removed (a compare-and-set on its id, so a newer lock is never
 # touched) and a new one created, which again only one process can do.
 LEASE_SECONDS = 90
+BRIEF_WAIT = 60.0  # longest wait for shards recording their start or end
 LOCK_FILE = "ingest.lock"
 LOCK_COLLECTION = "rag-ingest-lock"
 _INGEST_LOCK = threading.RLock()
@@ -846,10 +923,26 @@ def _owner() -> str:
 
 
 class IngestLock:
-    """Held while a sync (or a repair) writes: the others are refused with a clear message."""
+    """Held while a sync (or a repair) writes: the others are refused with a clear message.
 
-    def __init__(self, store: Store) -> None:
+    In server mode there are more locks of this kind (``rag.shards``): ``name`` is the lock's
+    collection, ``kind`` what it is held for (a shard holds the main lock for a moment, of
+    kind ``shards.BRIEF``, to record its start or end: others wait that moment out), and
+    ``what`` how a refusal names the holder.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        name: str = LOCK_COLLECTION,
+        kind: str = "sync",
+        what: str = "another ingest",
+    ) -> None:
         self.store = store
+        self.name = name
+        self.kind = kind
+        self.what = what
         self._stop = threading.Event()
         self._exit: contextlib.ExitStack | None = None
         self._lock_id = ""
@@ -857,7 +950,7 @@ class IngestLock:
     def _busy(self, owner: str, seen: str = "") -> RagError:
         who = f" ({owner}{seen})" if owner else ""
         return RagError(
-            f"another ingest into {self.store.location} is running{who}: wait for it to "
+            f"{self.what} into {self.store.location} is running{who}: wait for it to "
             f"finish and run yours again"
         )
 
@@ -866,6 +959,17 @@ class IngestLock:
         if self.store.settings.chroma_url:
             self._take_lease()
             stack.callback(self._release_lease)
+            if self.kind == "sync" and self.name == LOCK_COLLECTION:
+                from .shards import running_shards
+
+                shards = running_shards(self.store, self.store.state())
+                if shards:
+                    stack.close()
+                    raise RagError(
+                        f"a sharded ingest into {self.store.location} is running (shards "
+                        f"{', '.join(shards)}): wait for its shards to finish and run yours "
+                        "again"
+                    )
         else:
             path = self.store.settings.index_dir / LOCK_FILE
             try:
@@ -880,39 +984,48 @@ class IngestLock:
             self._exit.close()
             self._exit = None
 
-    def _lease(self) -> dict[str, Any]:
-        return {"owner": _owner(), "at": time.time(), "ttl": LEASE_SECONDS}
+    def lease(self) -> dict[str, Any]:
+        return {"owner": _owner(), "at": time.time(), "ttl": LEASE_SECONDS, "kind": self.kind}
 
     def _take_lease(self) -> None:
-        for _ in range(3):
-            lock_id = self.store.create_lock(LOCK_COLLECTION, self._lease())
+        from .shards import BRIEF
+
+        brief_until = time.monotonic() + BRIEF_WAIT
+        attempts = 0
+        while attempts < 3:
+            lock_id = self.store.create_lock(self.name, self.lease())
             if lock_id is not None:
                 self._lock_id = lock_id
                 self._heartbeat = threading.Thread(target=self._renew, daemon=True)
                 self._heartbeat.start()
                 return
-            found = self.store.read_lock(LOCK_COLLECTION)
+            found = self.store.read_lock(self.name)
             if found is None:
+                attempts += 1
                 continue  # released meanwhile: try again
             stale_id, held = found
             if _lease_alive(held):
+                if held.get("kind") == BRIEF and time.monotonic() < brief_until:
+                    time.sleep(0.1)  # a shard recording its start or end: a moment
+                    continue
                 seen = f", last seen {time.time() - float(held.get('at', 0)):.0f}s ago"
                 raise self._busy(str(held.get("owner", "")), seen)
             # Its owner is gone: remove that very lock (never a newer one), then create ours;
             # of several processes doing this at once, the create lets exactly one win.
-            self.store.remove_lock(LOCK_COLLECTION, stale_id)
+            self.store.remove_lock(self.name, stale_id)
+            attempts += 1
         raise self._busy("")
 
     def _renew(self) -> None:
         while not self._stop.wait(LEASE_SECONDS / 6):
             with contextlib.suppress(RagError):  # a server outage fails the sync itself
-                if not self.store.renew_lock(LOCK_COLLECTION, self._lock_id, self._lease()):
+                if not self.store.renew_lock(self.name, self._lock_id, self.lease()):
                     return  # taken over (we were silent too long): the sync's writes decide
 
     def _release_lease(self) -> None:
         self._stop.set()
         with contextlib.suppress(RagError):
-            self.store.remove_lock(LOCK_COLLECTION, self._lock_id)
+            self.store.remove_lock(self.name, self._lock_id)
 
 
 def _lease_alive(lease: dict[str, Any]) -> bool:
