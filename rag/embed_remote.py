@@ -171,6 +171,9 @@ class RemoteEmbedder:
         default = {"ollama": "http://localhost:11434", "openai": "the OpenAI API"}
         return self.settings.embeddings_base_url or default.get(provider, self.spec)
 
+    def forget_recent(self) -> None:
+        """Nothing to forget: every call asks the server (the local Embedder's interface)."""
+
     def encode(self, texts: list[str], *, progress: Callable[[int], Any] | None = None) -> Any:
         """Unit-length float32 vectors, one row per text, in batches of ``batch_size``."""
         import numpy as np

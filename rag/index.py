@@ -417,6 +417,7 @@ class Index:
         if shard is not None:
             interrupted = shards.begin(self.store, shard, target, marker)
         else:
+            shards.refuse_while_running(self.store, state)
             # A marker left behind means that sync was interrupted (or a shard that wrote
             # to this generation was killed): repair before going on.
             sharded = state.get("shards") or {}
@@ -751,6 +752,9 @@ class Index:
         its own vector. With ``repair`` what is wrong is fixed (``rag check``)."""
         started = time.perf_counter()
         with _INGEST_LOCK, IngestLock(self.store):
+            from .shards import refuse_while_running
+
+            refuse_while_running(self.store, self.store.state())
             gen = self.active_generation()
             if not repair:
                 return CheckReport(
@@ -959,17 +963,6 @@ class IngestLock:
         if self.store.settings.chroma_url:
             self._take_lease()
             stack.callback(self._release_lease)
-            if self.kind == "sync" and self.name == LOCK_COLLECTION:
-                from .shards import running_shards
-
-                shards = running_shards(self.store, self.store.state())
-                if shards:
-                    stack.close()
-                    raise RagError(
-                        f"a sharded ingest into {self.store.location} is running (shards "
-                        f"{', '.join(shards)}): wait for its shards to finish and run yours "
-                        "again"
-                    )
         else:
             path = self.store.settings.index_dir / LOCK_FILE
             try:

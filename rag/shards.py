@@ -88,6 +88,17 @@ def running_shards(store: Store, state: dict[str, Any]) -> list[str]:
     return alive_shards(store, (state.get("shards") or {}).get("running") or {})
 
 
+def refuse_while_running(store: Store, state: dict[str, Any]) -> None:
+    """Refuse a whole sync (or ``rag check``) while shards write: it would take their
+    half-stored articles for leftovers of a crash."""
+    shards = running_shards(store, state)
+    if shards:
+        raise RagError(
+            f"a sharded ingest into {store.location} is running (shards {', '.join(shards)}): "
+            "wait for its shards to finish and run yours again"
+        )
+
+
 def alive_shards(store: Store, keys: Iterable[str]) -> list[str]:
     """Of the shards ``keys`` (``"I/N"``), those whose process holds its lock."""
     from .index import _lease_alive
