@@ -21,8 +21,9 @@ from langchain_core.embeddings import Embeddings
 from test_index import write_article
 
 import rag
-from rag.chunking import chunk_article
+from rag.chunking import chunk_article, sentence_spans
 from rag.config import Settings
+from rag.embed_remote import PROBE
 from rag.errors import EmbeddingError, IndexNotReadyError
 from rag.index import Index, embedding_text
 from rag.models import get_embedder
@@ -100,15 +101,27 @@ def test_ingest_through_an_openai_server_then_questions_with_the_local_model(
     tmp_path: Path, corpus: Path, server: FakeOpenAI
 ) -> None:
     settings = remote(tmp_path, server.url, embeddings_same_as_local=True)
+    own = get_embedder(settings.embed_model, settings.batch_size, settings.cache_dir)
+    calls = own.calls
     report = rag.ingest(corpus, settings=settings)
     assert len(report.added) == 3 and report.embedded == 3, report
-    # Every passage went to the server (after the probe that checks it runs the local model).
-    assert len(server.embedded) == 1 + report.embedded
+    # The server embedded every passage and its sentences, after the probe that checks it
+    # runs the local model; locally only the probe was embedded.
+    assert server.embedded[0] == PROBE and own.calls == calls + 1
+    for cid, (text, _) in stored_vectors(settings).items():
+        article = Index(settings).get_article(cid.rpartition(":")[0])
+        chunk = next(c for c in chunk_article(article, 700, 150) if c.text == text)
+        sentences = {text[a:b] for a, b in sentence_spans(text)}
+        assert {embedding_text(article, chunk), *sentences} <= set(server.embedded)
 
     local = make_settings(tmp_path)  # no RAG_EMBEDDINGS: what a serving process has
     assert Index(local).generation == Index(settings).generation
     hits = rag.retrieve("Who kept the Skerryvore lighthouse?", k=1, settings=local)
     assert hits[0].title == "Lighthouse keeper retires after forty years"
+    # The sentence vectors stored with it (the server's) are the local model's too.
+    spans = sentence_spans(hits[0].text)
+    ours = own.encode([hits[0].text[a:b] for a, b in spans])
+    assert np.min(np.sum(ours * hits[0].sentence_vectors, axis=1)) > 0.99
     hits = rag.retrieve("funicular restoration in Chile", k=1, settings=local)
     assert hits[0].title == "Funicular tramway reopens in Valparaiso"
     before = len(server.embedded)
@@ -129,14 +142,15 @@ def test_ollama_and_any_langchain_embeddings_class(
 ) -> None:
     settings = remote(tmp_path, server.root, "ollama:all-minilm", embeddings_same_as_local=True)
     assert len(rag.ingest(corpus, settings=settings).added) == 3
-    assert len(server.embedded) == 4
+    assert server.embedded[0] == PROBE
+    assert any(t.startswith("Glacier archive finds medieval pollen") for t in server.embedded)
 
     write_article(corpus, "extra.txt", "Beekeepers count hives", "The hive census found bees.")
     spec = f"{__name__}:LocalMiniLM"
     imported = make_settings(tmp_path, embeddings=spec, embeddings_same_as_local=True)
     report = rag.ingest(corpus, settings=imported)
     assert len(report.added) == 1 and len(report.unchanged) == 3, report
-    assert LocalMiniLM.texts[-1].startswith("Beekeepers count hives")
+    assert any(t.startswith("Beekeepers count hives") for t in LocalMiniLM.texts)
     hits = rag.retrieve("hive census", k=1, settings=make_settings(tmp_path))
     assert hits[0].title == "Beekeepers count hives"
 
