@@ -135,8 +135,8 @@ def test_three_shards_and_a_kill_end_as_one_unsharded_ingest(
     os.kill(procs[victim].pid, signal.SIGKILL)
     procs[victim].wait(timeout=30)
     for s in shards:
-        if s != victim:
-            finished(procs[s])
+        if s != victim:  # each checked its own chunks: none needed storing again
+            assert finished(procs[s])["repaired"] == 0
     stored = set(store.chunk_doc_ids(gen))
     assert stored & chunks_of[victim] and not chunks_of[victim] <= stored  # half of it
     with pytest.raises(IndexNotReadyError):  # a new index is searched only once complete
@@ -204,3 +204,34 @@ def test_every_article_belongs_to_exactly_one_shard() -> None:
         assert all(len(o) == 1 for o in owners)
         sizes = [sum(o == [s] for o in owners) for s in range(1, count + 1)]
         assert min(sizes) > 0.8 * len(ids) / count  # and the parts are about even
+
+
+@pytest.mark.server
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_new_generation_by_shards_is_searched_once_all_have_finished(
+    tmp_path: Path, chroma: ChromaServer
+) -> None:
+    corpus = tmp_path / "corpus"
+    for i in range(6):
+        write_article(corpus, f"story-{i}.txt", f"Story {i} of the county", body(i, 12))
+    old = Settings.from_env(index_dir=tmp_path / "a", chroma_url=chroma.url)
+    Index(old).ingest(corpus)
+    old_gen = Store(old).state()["active"]
+    before = snapshot(old)
+
+    new = old.replace(chunk_size=400, chunk_overlap=80)  # another generation
+    shards = [Shard(i, 3) for i in (1, 2, 3)]
+    for s in shards[:2]:
+        Index(new).ingest(corpus, shard=s)
+        assert Store(new).state()["active"] == old_gen  # still searched: the old one
+        assert snapshot(old) == before
+    with pytest.raises(IndexNotReadyError, match="chunks 700/150"):
+        Index(new).active_generation()
+    Index(new).ingest(corpus, shard=shards[2])
+    assert Store(new).state()["active"] == Index(new).generation
+    assert not any(old_gen in n for n in Store(new).collection_names())  # old one dropped
+    reference = Settings.from_env(index_dir=tmp_path / "ref", chunk_size=400, chunk_overlap=80)
+    Index(reference).ingest(corpus)
+    assert snapshot(new) == snapshot(reference)
+    assert Index(new).check().ok
