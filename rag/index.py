@@ -285,16 +285,11 @@ class Index:
         if active != self.generation:
             s = self.settings
             built = f"{state.get('chunk_size')}/{state.get('chunk_overlap')}"
-            same = (
-                f"RAG_EMBEDDINGS={state['embeddings']} (and its RAG_EMBEDDINGS_BASE_URL)"
-                if state.get("embeddings")
-                else f"RAG_EMBED_MODEL={state.get('model')}"
-                + (
-                    " and unset RAG_EMBEDDINGS (or set RAG_EMBEDDINGS_SAME_AS_LOCAL=1)"
-                    if s.embeddings and not s.embeddings_same_as_local
-                    else ""
-                )
-            )
+            if state.get("embeddings"):  # made by a RAG_EMBEDDINGS model of its own
+                same = f"RAG_EMBEDDINGS={state['embeddings']} with its RAG_EMBEDDINGS_BASE_URL"
+            else:
+                same = f"RAG_EMBED_MODEL={state.get('model')}"
+                same += " without RAG_EMBEDDINGS" if self._remote_model else ""
             raise IndexNotReadyError(
                 f"the index at {self.store.location} was built with embedding model "
                 f"{state.get('model')!r} (chunks {built}), not {self.model_id!r} "

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, RagError
+from .types import doc_id_of
 
 if TYPE_CHECKING:
     from .store import Store
@@ -75,7 +76,7 @@ class Shard:
         return int.from_bytes(digest[:8], "big") % self.count == self.index - 1
 
     def owns_chunk(self, chunk_id: str) -> bool:
-        return self.owns(chunk_id.rpartition(":")[0])
+        return self.owns(doc_id_of(chunk_id))
 
     @property
     def lock_name(self) -> str:

@@ -36,7 +36,7 @@ from urllib.parse import urlparse
 from .config import Settings
 from .errors import StoreError
 from .files import file_lock, write_atomically
-from .types import Article, Chunk, Passage
+from .types import Article, Chunk, Passage, doc_id_of
 
 if TYPE_CHECKING:
     import numpy as np
@@ -635,7 +635,7 @@ class Store:
             got = self._call(lambda: col.get(ids=part, include=["documents", "metadatas"]))
             for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
                 meta = dict(meta or {})
-                doc = str(meta.get("doc_id", cid.rpartition(":")[0]))
+                doc = str(meta.get("doc_id", doc_id_of(cid)))
                 chunk = Chunk(
                     doc, int(meta.get("index", 0)), text, int(meta["start"]), int(meta["end"])
                 )

@@ -28,6 +28,7 @@ from rag.errors import EmbeddingError, IndexNotReadyError
 from rag.index import Index, embedding_text
 from rag.models import get_embedder
 from rag.store import Store
+from rag.types import doc_id_of
 
 ARTICLES = {
     "lighthouse.txt": (
@@ -109,7 +110,7 @@ def test_ingest_through_an_openai_server_then_questions_with_the_local_model(
     # runs the local model; locally only the probe was embedded.
     assert server.embedded[0] == PROBE and own.calls == calls + 1
     for cid, (text, _) in stored_vectors(settings).items():
-        article = Index(settings).get_article(cid.rpartition(":")[0])
+        article = Index(settings).get_article(doc_id_of(cid))
         chunk = next(c for c in chunk_article(article, 700, 150) if c.text == text)
         sentences = {text[a:b] for a, b in sentence_spans(text)}
         assert {embedding_text(article, chunk), *sentences} <= set(server.embedded)
@@ -131,7 +132,7 @@ def test_ingest_through_an_openai_server_then_questions_with_the_local_model(
     # The stored vectors are the local model's vectors of the embedded text.
     local_index = Index(local)
     for cid, (text, vector) in stored_vectors(local).items():
-        article = local_index.get_article(cid.rpartition(":")[0])
+        article = local_index.get_article(doc_id_of(cid))
         chunk = next(c for c in chunk_article(article, 700, 150) if c.text == text)
         ours = local_index.embedder.encode([embedding_text(article, chunk)])[0]
         assert float(ours @ vector) > 0.999
