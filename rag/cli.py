@@ -106,6 +106,15 @@ def cmd_stats(args: argparse.Namespace) -> int:
     }
     for key, label in labels.items():
         print(f"{label + ':':<17}{stats[key] if stats[key] != '' else 'never'}")
+    shards = stats.get("shards") or {}
+    if shards:
+        n = shards["count"]
+        line = f"{len(shards['done'])} of {n} finished"
+        if shards["running"]:
+            line += f"; running: {', '.join(shards['running'])}"
+        if shards["gone"]:
+            line += f"; stopped before finishing: {', '.join(shards['gone'])} (run them again)"
+        print(f"{'shards:':<17}{line}")
     if stats.get("first_published"):
         span = f"{stats['first_published']} to {stats['last_published']}"
         print(f"{'published:':<17}{span}")

@@ -315,7 +315,26 @@ class Index:
             "embedding_model": state.get("model", self.model_id),
             "last_sync": state.get("last_sync", ""),
             "revision": state.get("revision", 0),
+            "shards": self._shard_status(state),
             **self._date_facets(active),
+        }
+
+    def _shard_status(self, state: dict[str, Any]) -> dict[str, Any]:
+        """The last sharded ingest: N, the shards finished and those recorded as running,
+        split into alive and gone (a shard that is gone is run again to finish)."""
+        rec = state.get("shards") or {}
+        if not rec:
+            return {}
+        from .shards import running_shards
+
+        running = sorted(rec.get("running") or {})
+        alive = running_shards(self.store, state)
+        return {
+            "count": rec.get("count"),
+            "done": list(rec.get("done") or []),
+            "running": [k for k in running if any(a.startswith(f"{k} ") for a in alive)],
+            "gone": [k for k in running if not any(a.startswith(f"{k} ") for a in alive)],
+            "complete": len(rec.get("done") or []) == rec.get("count"),
         }
 
     def _date_facets(self, active: str | None) -> dict[str, Any]:

@@ -97,7 +97,10 @@ def finished(proc: subprocess.Popen[str]) -> dict[str, object]:
 @pytest.mark.slow
 @pytest.mark.integration
 def test_three_shards_and_a_kill_end_as_one_unsharded_ingest(
-    tmp_path: Path, chroma: ChromaServer
+    tmp_path: Path,
+    chroma: ChromaServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     corpus = tmp_path / "corpus"
     write_corpus(corpus)
@@ -141,6 +144,11 @@ def test_three_shards_and_a_kill_end_as_one_unsharded_ingest(
     assert stored & chunks_of[victim] and not chunks_of[victim] <= stored  # half of it
     with pytest.raises(IndexNotReadyError):  # a new index is searched only once complete
         Index(settings).active_generation()
+    status = Index(settings).stats()["shards"]
+    assert status["gone"] == [str(victim)] and len(status["done"]) == 2, status
+    monkeypatch.setenv("RAG_CHROMA_URL", chroma.url)
+    assert cli(["--index", str(tmp_path / "probe"), "stats"]) == 0
+    assert f"2 of 3 finished; stopped before finishing: {victim} (run" in capsys.readouterr().out
 
     rerun = finished(start_shard(chroma.url, tmp_path / "host-again", corpus, str(victim)))
     # What it stored whole before the kill stays; the rest is embedded now.
@@ -150,6 +158,7 @@ def test_three_shards_and_a_kill_end_as_one_unsharded_ingest(
     assert snapshot(settings) == (expected_chunks, expected_manifest)
     state = store.state()
     assert state["active"] == gen and state["shards"]["running"] == {}
+    assert Index(settings).stats()["shards"]["complete"]
     assert state["shards"]["done"] == [1, 2, 3]
     check = Index(settings).check()
     assert check.ok and check.chunks == len(expected_chunks), check
