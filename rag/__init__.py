@@ -16,6 +16,7 @@ from typing import Any
 from .config import Settings
 from .errors import (
     ConfigError,
+    EmbeddingError,
     IndexNotReadyError,
     LLMError,
     LoadError,
@@ -47,6 +48,7 @@ __all__ = [
     "Citation",
     "ConfigError",
     "Deletion",
+    "EmbeddingError",
     "IndexNotReadyError",
     "IngestReport",
     "LLMError",

@@ -28,6 +28,20 @@ def _settings(args: argparse.Namespace) -> Settings:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from .index import Index
 
+    shard = None
+    if args.shard is not None:
+        from .errors import ConfigError
+        from .shards import Shard
+
+        shard = Shard.parse(args.shard)
+        if args.feeds or args.repair:
+            flag = "--feeds" if args.feeds else "--repair"
+            fix = (
+                "fetch feeds with one unsharded `rag ingest --feeds`"
+                if args.feeds
+                else "run `rag check` once before starting the shards"
+            )
+            raise ConfigError(f"--shard {shard} cannot be combined with {flag}: {fix}")
     settings = _settings(args)
     index = Index(settings)
     if args.repair and index.store.state().get("active"):
@@ -45,7 +59,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             more = index.ingest(args.paths, quiet=args.quiet)
             report = merge_reports([report, more], [], [], report.index_dir)
     else:
-        report = index.ingest(args.paths or None, quiet=args.quiet)
+        report = index.ingest(args.paths or None, quiet=args.quiet, shard=shard)
     if not args.quiet:
         for path, reason in report.skipped:
             print(f"skipped {path}: {reason}", file=sys.stderr)
@@ -92,6 +106,15 @@ def cmd_stats(args: argparse.Namespace) -> int:
     }
     for key, label in labels.items():
         print(f"{label + ':':<17}{stats[key] if stats[key] != '' else 'never'}")
+    shards = stats.get("shards") or {}
+    if shards:
+        n = shards["count"]
+        line = f"{len(shards['done'])} of {n} finished"
+        if shards["running"]:
+            line += f"; running: {', '.join(shards['running'])}"
+        if shards["gone"]:
+            line += f"; stopped before finishing: {', '.join(shards['gone'])} (run them again)"
+        print(f"{'shards:':<17}{line}")
     if stats.get("first_published"):
         span = f"{stats['first_published']} to {stats['last_published']}"
         print(f"{'published:':<17}{span}")
@@ -182,6 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
         "--repair", action="store_true", help="run `rag check` (verify and repair) first"
+    )
+    p.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="sync only shard I of N (by article id) into the RAG_CHROMA_URL server, while "
+        "the other N-1 shards run elsewhere (README: Scale)",
     )
     p.set_defaults(func=cmd_ingest)
 

@@ -87,6 +87,31 @@ class Settings:
         "all-MiniLM-L6-v2",
         "sentence-transformers model: a bundled name or a local path",
     )
+    embeddings: str = _setting(
+        "RAG_EMBEDDINGS",
+        "",
+        "what embeds passages at ingest: openai:MODEL (an OpenAI-compatible /v1/embeddings "
+        "server), ollama:MODEL or package.module:Name (a LangChain Embeddings class); empty: "
+        "the local RAG_EMBED_MODEL (see Scale)",
+    )
+    embeddings_base_url: str = _setting(
+        "RAG_EMBEDDINGS_BASE_URL", "", "URL of the RAG_EMBEDDINGS server, e.g. http://gpu:8080/v1"
+    )
+    embeddings_api_key: Secret = _setting(
+        "RAG_EMBEDDINGS_API_KEY",
+        Secret(""),
+        "API key for the RAG_EMBEDDINGS server (else OPENAI_API_KEY)",
+    )
+    embeddings_same_as_local: bool = _setting(
+        "RAG_EMBEDDINGS_SAME_AS_LOCAL",
+        False,
+        "1: the RAG_EMBEDDINGS server runs the local RAG_EMBED_MODEL (checked on a probe "
+        "text), so its vectors share the local model's index and questions are embedded "
+        "locally; 0: its model gets its own index and embeds the questions too",
+    )
+    embeddings_timeout: float = _setting(
+        "RAG_EMBEDDINGS_TIMEOUT", 120.0, "seconds before a RAG_EMBEDDINGS request is given up"
+    )
     cache_dir: Path = _setting(
         "RAG_CACHE_DIR",
         default_cache_dir,
@@ -190,7 +215,7 @@ class Settings:
         if not self.answerer:  # setting RAG_LLM asks for the LLM answerer
             object.__setattr__(self, "answerer", "llm" if self.llm else "extractive")
         # A secret given as a plain str (Settings(auth="u:p"), .replace) is still a secret.
-        for name in ("llm_api_key", "auth"):
+        for name in ("llm_api_key", "embeddings_api_key", "auth"):
             value = getattr(self, name)
             if not isinstance(value, Secret):
                 object.__setattr__(self, name, Secret(value or ""))
@@ -270,6 +295,15 @@ class Settings:
             )
         if not 0.0 <= self.recency <= 1.0:
             raise ConfigError(f"RAG_RECENCY={self.recency}: use a weight from 0 to 1")
+        if self.embeddings:
+            from .embed_remote import parse_spec
+
+            parse_spec(self.embeddings)  # a ConfigError that shows the accepted forms
+        if self.embeddings_timeout <= 0:
+            raise ConfigError(
+                f"RAG_EMBEDDINGS_TIMEOUT={self.embeddings_timeout}: use a positive number of "
+                "seconds"
+            )
         if self.llm_timeout <= 0:
             raise ConfigError(
                 f"RAG_LLM_TIMEOUT={self.llm_timeout}: use a positive number of seconds"

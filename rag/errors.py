@@ -8,6 +8,7 @@ Every message says what was wrong and how to fix it.
     ├── LoadError             a file cannot be read as articles (the reason says why)
     ├── IndexNotReadyError    no articles indexed yet, or indexed with another model
     ├── StoreError            Chroma could not be reached or answered with an error
+    ├── EmbeddingError        the RAG_EMBEDDINGS server failed, or serves another model
     ├── QuestionError         the question cannot be answered as given (empty, ...)
     └── LLMError              the configured chat model failed or timed out
 """
@@ -37,6 +38,10 @@ class IndexNotReadyError(RagError):
 
 class StoreError(RagError):
     """The vector store failed or could not be reached."""
+
+
+class EmbeddingError(RagError):
+    """The configured embedding server (RAG_EMBEDDINGS) failed or gave unusable vectors."""
 
 
 class QuestionError(RagError, ValueError):

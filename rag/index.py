@@ -32,6 +32,7 @@ from .chunking import CHUNKER_VERSION, chunk_article, sentence_spans
 from .config import Settings
 from .errors import ConfigError, IndexNotReadyError, LoadError, RagError, StoreError
 from .files import LockBusy, file_lock, write_atomically
+from .shards import Shard
 from .store import Store
 from .types import Article, Chunk, IngestReport, content_id
 
@@ -182,6 +183,22 @@ class _Plan:
     clean: dict[str, str] = field(default_factory=dict)  # file -> signature, read without problems
     notes: list[tuple[str, str]] = field(default_factory=list)  # stored, with a caveat
 
+    def keep_only(self, shard: Shard | None) -> None:
+        """Leave the articles ``shard`` owns (all of them when it is None)."""
+        if shard is None:
+            return
+        self.origins = {d: o for d, o in self.origins.items() if shard.owns(d)}
+        self.added = [d for d in self.added if shard.owns(d)]
+        self.updated = [d for d in self.updated if shard.owns(d)]
+        self.unchanged = [d for d in self.unchanged if shard.owns(d)]
+
+
+def _owned(manifest: dict[str, dict[str, Any]], shard: Shard | None) -> dict[str, dict[str, Any]]:
+    """The part of a manifest that ``shard`` syncs (all of it when it is None)."""
+    if shard is None:
+        return manifest
+    return {d: m for d, m in manifest.items() if shard.owns(d)}
+
 
 class Index:
     """The article index: Chroma collections for one embedding model and chunker setting."""
@@ -192,20 +209,55 @@ class Index:
         self.settings = settings
         self.store = store or Store(settings)
         self._embedder = embedder
+        self._ingest_embedder: Any = None  # a RemoteEmbedder once RAG_EMBEDDINGS is used
         self._lease: dict[str, Any] = {}
         self._stamp = SyncStamp(settings.index_dir / STAMP_FILE)
 
     @property
     def embedder(self) -> Embedder:
+        """What embeds questions: the local model, unless RAG_EMBEDDINGS names another model
+        (then that one: questions must be embedded by the model that made the vectors)."""
         if self._embedder is None:
-            from .models import get_embedder
+            if self._remote_model:
+                self._embedder = self.ingest_embedder
+            else:
+                from .models import get_embedder
 
-            s = self.settings
-            self._embedder = get_embedder(s.embed_model, s.batch_size, s.cache_dir)
+                s = self.settings
+                self._embedder = get_embedder(s.embed_model, s.batch_size, s.cache_dir)
         return self._embedder
 
     @property
+    def ingest_embedder(self) -> Any:
+        """What embeds passages: RAG_EMBEDDINGS when set, else :attr:`embedder`.
+
+        A server declared to run the local model (RAG_EMBEDDINGS_SAME_AS_LOCAL) is checked
+        against it before its first vector is used.
+        """
+        if self._ingest_embedder is None:
+            s = self.settings
+            if not s.embeddings:
+                return self.embedder
+            from .embed_remote import RemoteEmbedder, check_same_model
+
+            remote = RemoteEmbedder(s)
+            if not self._remote_model:
+                check_same_model(remote, self.embedder, self.model_id)
+            self._ingest_embedder = remote
+        return self._ingest_embedder
+
+    @property
+    def _remote_model(self) -> bool:
+        """RAG_EMBEDDINGS makes vectors of a model of its own (not declared the local one)."""
+        return bool(self.settings.embeddings) and not self.settings.embeddings_same_as_local
+
+    @property
     def model_id(self) -> str:
+        """The identity of the model whose vectors this index holds (part of the generation)."""
+        if self._remote_model:
+            from .embed_remote import model_identity
+
+            return model_identity(self.settings.embeddings)
         from .models import EMBEDDER_ALIASES, EMBEDDERS, resolve_embedder
 
         name = EMBEDDER_ALIASES.get(self.settings.embed_model, self.settings.embed_model)
@@ -233,11 +285,16 @@ class Index:
         if active != self.generation:
             s = self.settings
             built = f"{state.get('chunk_size')}/{state.get('chunk_overlap')}"
+            if state.get("embeddings"):  # made by a RAG_EMBEDDINGS model of its own
+                same = f"RAG_EMBEDDINGS={state['embeddings']} with its RAG_EMBEDDINGS_BASE_URL"
+            else:
+                same = f"RAG_EMBED_MODEL={state.get('model')}"
+                same += " without RAG_EMBEDDINGS" if self._remote_model else ""
             raise IndexNotReadyError(
                 f"the index at {self.store.location} was built with embedding model "
                 f"{state.get('model')!r} (chunks {built}), not {self.model_id!r} "
                 f"({s.chunk_size}/{s.chunk_overlap}): run `rag ingest` to rebuild it, "
-                f"or set RAG_EMBED_MODEL={state.get('model')}"
+                f"or set {same}"
             )
         return str(active)
 
@@ -258,7 +315,26 @@ class Index:
             "embedding_model": state.get("model", self.model_id),
             "last_sync": state.get("last_sync", ""),
             "revision": state.get("revision", 0),
+            "shards": self._shard_status(state),
             **self._date_facets(active),
+        }
+
+    def _shard_status(self, state: dict[str, Any]) -> dict[str, Any]:
+        """The last sharded ingest: N, the shards finished and those recorded as running,
+        split into alive and gone (a shard that is gone is run again to finish)."""
+        rec = state.get("shards") or {}
+        if not rec:
+            return {}
+        from .shards import running_shards
+
+        running = sorted(rec.get("running") or {})
+        alive = running_shards(self.store, state)
+        return {
+            "count": rec.get("count"),
+            "done": list(rec.get("done") or []),
+            "running": [k for k in running if any(a.startswith(f"{k} ") for a in alive)],
+            "gone": [k for k in running if not any(a.startswith(f"{k} ") for a in alive)],
+            "complete": len(rec.get("done") or []) == rec.get("count"),
         }
 
     def _date_facets(self, active: str | None) -> dict[str, Any]:
@@ -279,16 +355,33 @@ class Index:
 
     # -- syncing ----------------------------------------------------------------------------
 
-    def ingest(self, paths: PathsArg | None = None, *, quiet: bool = True) -> IngestReport:
+    def ingest(
+        self, paths: PathsArg | None = None, *, quiet: bool = True, shard: Shard | str | None = None
+    ) -> IngestReport:
         """Sync files and folders (default: the corpus folder) into the index.
 
         ``paths`` is one file or folder (a string or a Path) or a list of them; an
         ``http(s)://`` URL (a feed or an article) or a file listing URLs is fetched
-        (``rag.feeds``) and what it gave is synced like a file.
+        (``rag.feeds``) and what it gave is synced like a file. ``shard`` (``"2/3"``) syncs
+        only the articles of that shard, into a Chroma server that the other shards'
+        processes write to at the same time (``rag.shards``).
         """
         from .feeds import FeedReader, merge_reports, split_sources
 
         urls, rest = split_sources(paths)
+        part = None if shard is None else Shard.parse(shard)
+        if part is not None:
+            if urls:
+                raise ConfigError(
+                    f"--shard {part} syncs files and folders, not URLs ({urls[0]}): fetch feeds "
+                    "and pages with an unsharded `rag ingest URL` or `rag ingest --feeds`"
+                )
+            if not self.settings.chroma_url:
+                raise ConfigError(
+                    f"--shard {part} needs a Chroma server that every shard writes to: start "
+                    "one with `chroma run --path DIR --host HOST --port PORT` and set "
+                    "RAG_CHROMA_URL=http://HOST:PORT in every shard's environment"
+                )
         if urls:
             reports = [FeedReader(self).ingest_urls(urls)]
             if rest:
@@ -296,13 +389,17 @@ class Index:
             return merge_reports(reports, [], [], self.store.location)
         roots = as_paths(paths, self.settings.corpus_dir)
         with _INGEST_LOCK:  # threads of one process (UI uploads) take turns
-            return self._ingest(roots, quiet)
+            return self._ingest(roots, quiet, part)
 
-    def _ingest(self, roots: list[Path], quiet: bool) -> IngestReport:
+    def _ingest(self, roots: list[Path], quiet: bool, shard: Shard | None = None) -> IngestReport:
         started = time.perf_counter()
         files, skipped = expand_paths(roots, self.settings.max_file_mb * 1024 * 1024)
         missing = tuple(str(r) for r in roots if not r.exists())
         target = self.generation
+        if shard is not None:
+            what = f"another ingest as shard {shard}"
+            with IngestLock(self.store, name=shard.lock_name, kind="shard", what=what):
+                return self._sync(roots, files, skipped, missing, started, quiet, shard)
         unchanged = self._stamp.unchanged(roots, files, target, self.store.write_mark())
         if unchanged is not None:
             return IngestReport(
@@ -323,24 +420,42 @@ class Index:
         missing: tuple[str, ...],
         started: float,
         quiet: bool,
+        shard: Shard | None = None,
     ) -> IngestReport:
+        from . import shards
+
         target = self.generation
         state = self.store.state()
         active = state.get("active")
-        # A marker left behind means that sync was interrupted: repair before going on.
-        interrupted = (state.get("syncing") or {}).get("gen") == target
+        marker = {"gen": target, "owner": _owner(), "at": time.time()}
+        if shard is not None:
+            interrupted = shards.begin(self.store, shard, target, marker)
+        else:
+            shards.refuse_while_running(self.store, state)
+            # A marker left behind means that sync was interrupted (or a shard that wrote
+            # to this generation was killed): repair before going on.
+            sharded = state.get("shards") or {}
+            interrupted = (state.get("syncing") or {}).get("gen") == target or (
+                sharded.get("gen") == target
+                and bool(sharded.get("running") or sharded.get("repair"))
+            )
         if interrupted:
-            self._repair(target)
-        self.store.set_state(syncing={"gen": target, "owner": _owner(), "at": time.time()})
+            self._repair(target, shard)
+        if shard is None:  # a whole sync: what shards recorded no longer matters after it
+            self.store.set_state(syncing=marker, shards=None)
 
-        current = self.store.manifest(target)
-        previous = current if active in (None, target) else self.store.manifest(active)
+        stored = self.store.manifest(target)
+        known = stored if active in (None, target) else self.store.manifest(active)
+        current, previous = _owned(stored, shard), _owned(known, shard)
         # A root that is not there (an unmounted drive, a renamed folder) removes nothing.
         present = [r for r in roots if str(r) not in missing]
         # After an interruption a file may be only partly stored: parse everything again.
         # A file skipped before reading (too large, not a plain file) keeps its articles.
         protected = {path for path, _ in skipped}
-        plan = self._plan(present, files, previous, not interrupted, protected)
+        # Files are planned against every article they held (a shard reads them all), then
+        # the plan keeps the articles this shard owns.
+        plan = self._plan(present, files, known, not interrupted, protected, shard)
+        plan.keep_only(shard)
         plan.skipped[:0] = skipped
 
         to_embed = [d for d in plan.origins if d not in current]
@@ -357,7 +472,7 @@ class Index:
             for d in removed_docs
             if not any(_key(o) in plan.replaced for o in _origins(previous[d]))
         ]
-        checked, lost, unfound = self._verify(target, strict=False)
+        checked, lost, unfound = self._verify(target, strict=False, shard=shard)
         if unfound:
             plan.notes.append(
                 (
@@ -367,24 +482,35 @@ class Index:
                 )
             )
 
-        changed = bool(to_embed or removed_docs or lost or (active != target))
-        self.store.set_state(
-            active=target,
-            model=self.model_id,
-            chunk_size=self.settings.chunk_size,
-            chunk_overlap=self.settings.chunk_overlap,
-            syncing=None,
-            revision=int(self.store.state().get("revision", 0)) + (1 if changed else 0),
-            last_sync=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        )
+        changed = bool(to_embed or removed_docs or lost)
+        switch = {
+            "active": target,
+            "model": self.model_id,
+            "embeddings": self.settings.embeddings if self._remote_model else "",
+            "chunk_size": self.settings.chunk_size,
+            "chunk_overlap": self.settings.chunk_overlap,
+        }
+        if shard is not None:
+            # The last of the N shards makes a new generation the one searched.
+            replaced = shards.finish(self.store, shard, target, changed, lambda: switch)
+            active = replaced if replaced is not None else target
+        else:
+            self.store.set_state(
+                **switch,
+                syncing=None,
+                revision=int(self.store.state().get("revision", 0))
+                + (1 if changed or active != target else 0),
+                last_sync=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            )
         if active and active != target:
             self.store.drop(Store.chunks_name(active))
             self.store.drop(Store.articles_name(active))
-        if embedded and self._embedder is not None:
+        prepare = getattr(self._embedder, "prepare_onnx", None)
+        if embedded and prepare is not None:
             # torch is loaded now anyway: export for the questions of later processes.
-            self._embedder.prepare_onnx()
+            prepare()
         docs = [d for d in (*plan.added, *plan.updated, *plan.unchanged) if d in plan.origins]
-        if len(plan.clean) == len(files) and not missing:
+        if len(plan.clean) == len(files) and not missing and shard is None:
             self._stamp.record(roots, plan.clean, target, self.store.write_mark(), docs)
         return IngestReport(
             added=tuple(plan.added),
@@ -408,6 +534,7 @@ class Index:
         previous: dict[str, dict[str, Any]],
         trust_signatures: bool = True,
         protected: set[str] | None = None,
+        shard: Shard | None = None,
     ) -> _Plan:
         from .loaders import load_file
 
@@ -432,7 +559,11 @@ class Index:
                 protected.add(file)
                 continue
             old = prev_by_file.get(file, [])
-            if trust_signatures and old and all(o[2] == sig for o, _ in old):
+            # A shard trusts a file's stored signature only for a file of one article
+            # (stored by whichever shard owns it) or when some of its stored articles are
+            # this shard's: the other shards' part of a file says nothing about ours.
+            ours = shard is None or any(o[1] == "" or shard.owns(doc) for o, doc in old)
+            if trust_signatures and old and ours and all(o[2] == sig for o, _ in old):
                 for o, doc in old:
                     seen[_key(o)] = (doc, sig)
                 plan.clean[file] = sig
@@ -536,10 +667,9 @@ class Index:
             while pairs and (len(pairs) >= limit or last):
                 batch, pairs = pairs[:limit], pairs[limit:]
                 texts = [embedding_text(a, c) for a, c in batch]
-                vectors = self.embedder.encode(texts, progress=progress)
-                self.store.put_chunks(
-                    gen, batch, vectors, sentence_vectors(self.embedder, [c.text for _, c in batch])
-                )
+                vectors = self.ingest_embedder.encode(texts, progress=progress)
+                sentences = sentence_vectors(self.ingest_embedder, [c.text for _, c in batch])
+                self.store.put_chunks(gen, batch, vectors, sentences)
                 done += len(batch)
                 offset = 0
                 for entry in pending:  # hand the vectors to their articles, in order
@@ -556,7 +686,7 @@ class Index:
                     rows.append((article, mean.tolist(), len(chunks), origins_of(article)))
                 self.store.put_articles(gen, rows)
         if pending:  # articles without chunks (none in practice): records only
-            dim = len(self.embedder.encode(["x"])[0])
+            dim = len(self.ingest_embedder.encode(["x"])[0])
             rows = [
                 (a, (np.ones(dim) / np.sqrt(dim)).tolist(), 0, origins_of(a)) for a, _, _ in pending
             ]
@@ -565,15 +695,19 @@ class Index:
 
     # -- repair -----------------------------------------------------------------------------
 
-    def _repair(self, gen: str) -> tuple[int, int]:
+    def _repair(self, gen: str, shard: Shard | None = None) -> tuple[int, int]:
         """Make chunks and article records agree: (articles rebuilt, orphan chunks removed).
 
         An article whose chunks are not all there is chunked and embedded again from its
-        stored text; chunks whose article record is missing are removed.
+        stored text; chunks whose article record is missing are removed. A shard repairs
+        only its own articles: the other shards' may be half-stored because they are
+        being written right now.
         """
         s = self.settings
-        manifest = self.store.manifest(gen)
-        chunk_docs = self.store.chunk_doc_ids(gen)
+        manifest = _owned(self.store.manifest(gen), shard)
+        chunk_docs = {
+            c: d for c, d in self.store.chunk_doc_ids(gen).items() if shard is None or shard.owns(d)
+        }
         have: dict[str, set[str]] = {}
         for cid, doc in chunk_docs.items():
             have.setdefault(doc, set()).add(cid)
@@ -594,7 +728,9 @@ class Index:
             self._store_articles(gen, work, lambda a: _origins(manifest[a.doc_id]))
         return len(work), len(orphans)
 
-    def _verify(self, gen: str, strict: bool = True) -> tuple[int, list[str], list[str]]:
+    def _verify(
+        self, gen: str, strict: bool = True, shard: Shard | None = None
+    ) -> tuple[int, list[str], list[str]]:
         """(chunks checked, chunks repaired, chunks still missed): every chunk must be found
         by its own vector; those that are not are embedded and stored again, then checked
         again (a few times: a search index just written can lag behind its records).
@@ -602,19 +738,19 @@ class Index:
         ``strict`` (``rag check``) raises when some are still missed; after a sync they are
         reported instead, so that a lagging search index never fails an ingest that stored
         everything."""
-        lost = self.store.unreachable_chunks(gen)
+        keep = None if shard is None else shard.owns_chunk  # a shard checks its own chunks
+        lost = self.store.unreachable_chunks(gen, keep)
         still: set[str] = set()
         if lost:
             records = self.store.chunk_records(gen, lost)
             for i in range(0, len(records), 1024):
                 part = records[i : i + 1024]
-                vectors = self.embedder.encode([embedding_text(a, c) for a, c in part])
-                self.store.put_chunks(
-                    gen, part, vectors, sentence_vectors(self.embedder, [c.text for _, c in part])
-                )
+                vectors = self.ingest_embedder.encode([embedding_text(a, c) for a, c in part])
+                sentences = sentence_vectors(self.ingest_embedder, [c.text for _, c in part])
+                self.store.put_chunks(gen, part, vectors, sentences)
             for wait in (0.0, 0.5, 2.0):
                 time.sleep(wait)
-                still = set(self.store.unreachable_chunks(gen)) & set(lost)
+                still = set(self.store.unreachable_chunks(gen, keep)) & set(lost)
                 if not still:
                     break
             if still and strict:
@@ -630,6 +766,9 @@ class Index:
         its own vector. With ``repair`` what is wrong is fixed (``rag check``)."""
         started = time.perf_counter()
         with _INGEST_LOCK, IngestLock(self.store):
+            from .shards import refuse_while_running
+
+            refuse_while_running(self.store, self.store.state())
             gen = self.active_generation()
             if not repair:
                 return CheckReport(
@@ -660,7 +799,7 @@ class Index:
         todo = self.store.chunks_without_sentence_vectors(gen)
         for i in range(0, len(todo), 1024):
             part = todo[i : i + 1024]
-            rows = sentence_vectors(self.embedder, [text for _, text in part])
+            rows = sentence_vectors(self.ingest_embedder, [text for _, text in part])
             self.store.set_sentence_vectors(gen, [cid for cid, _ in part], rows)
         return len(todo)
 
@@ -791,6 +930,7 @@ class CheckReport:
 # that very collection is removed (a compare-and-set on its id, so a newer lock is never
 # touched) and a new one created, which again only one process can do.
 LEASE_SECONDS = 90
+BRIEF_WAIT = 60.0  # longest wait for shards recording their start or end
 LOCK_FILE = "ingest.lock"
 LOCK_COLLECTION = "rag-ingest-lock"
 _INGEST_LOCK = threading.RLock()
@@ -801,10 +941,26 @@ def _owner() -> str:
 
 
 class IngestLock:
-    """Held while a sync (or a repair) writes: the others are refused with a clear message."""
+    """Held while a sync (or a repair) writes: the others are refused with a clear message.
 
-    def __init__(self, store: Store) -> None:
+    In server mode there are more locks of this kind (``rag.shards``): ``name`` is the lock's
+    collection, ``kind`` what it is held for (a shard holds the main lock for a moment, of
+    kind ``shards.BRIEF``, to record its start or end: others wait that moment out), and
+    ``what`` how a refusal names the holder.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        name: str = LOCK_COLLECTION,
+        kind: str = "sync",
+        what: str = "another ingest",
+    ) -> None:
         self.store = store
+        self.name = name
+        self.kind = kind
+        self.what = what
         self._stop = threading.Event()
         self._exit: contextlib.ExitStack | None = None
         self._lock_id = ""
@@ -812,7 +968,7 @@ class IngestLock:
     def _busy(self, owner: str, seen: str = "") -> RagError:
         who = f" ({owner}{seen})" if owner else ""
         return RagError(
-            f"another ingest into {self.store.location} is running{who}: wait for it to "
+            f"{self.what} into {self.store.location} is running{who}: wait for it to "
             f"finish and run yours again"
         )
 
@@ -835,39 +991,48 @@ class IngestLock:
             self._exit.close()
             self._exit = None
 
-    def _lease(self) -> dict[str, Any]:
-        return {"owner": _owner(), "at": time.time(), "ttl": LEASE_SECONDS}
+    def lease(self) -> dict[str, Any]:
+        return {"owner": _owner(), "at": time.time(), "ttl": LEASE_SECONDS, "kind": self.kind}
 
     def _take_lease(self) -> None:
-        for _ in range(3):
-            lock_id = self.store.create_lock(LOCK_COLLECTION, self._lease())
+        from .shards import BRIEF
+
+        brief_until = time.monotonic() + BRIEF_WAIT
+        attempts = 0
+        while attempts < 3:
+            lock_id = self.store.create_lock(self.name, self.lease())
             if lock_id is not None:
                 self._lock_id = lock_id
                 self._heartbeat = threading.Thread(target=self._renew, daemon=True)
                 self._heartbeat.start()
                 return
-            found = self.store.read_lock(LOCK_COLLECTION)
+            found = self.store.read_lock(self.name)
             if found is None:
+                attempts += 1
                 continue  # released meanwhile: try again
             stale_id, held = found
             if _lease_alive(held):
+                if held.get("kind") == BRIEF and time.monotonic() < brief_until:
+                    time.sleep(0.1)  # a shard recording its start or end: a moment
+                    continue
                 seen = f", last seen {time.time() - float(held.get('at', 0)):.0f}s ago"
                 raise self._busy(str(held.get("owner", "")), seen)
             # Its owner is gone: remove that very lock (never a newer one), then create ours;
             # of several processes doing this at once, the create lets exactly one win.
-            self.store.remove_lock(LOCK_COLLECTION, stale_id)
+            self.store.remove_lock(self.name, stale_id)
+            attempts += 1
         raise self._busy("")
 
     def _renew(self) -> None:
         while not self._stop.wait(LEASE_SECONDS / 6):
             with contextlib.suppress(RagError):  # a server outage fails the sync itself
-                if not self.store.renew_lock(LOCK_COLLECTION, self._lock_id, self._lease()):
+                if not self.store.renew_lock(self.name, self._lock_id, self.lease()):
                     return  # taken over (we were silent too long): the sync's writes decide
 
     def _release_lease(self) -> None:
         self._stop.set()
         with contextlib.suppress(RagError):
-            self.store.remove_lock(LOCK_COLLECTION, self._lock_id)
+            self.store.remove_lock(self.name, self._lock_id)
 
 
 def _lease_alive(lease: dict[str, Any]) -> bool:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from .store import Store, date_of_num
 from .text import MONTHS
+from .types import doc_id_of
 
 if TYPE_CHECKING:
     import numpy as np
@@ -173,7 +174,7 @@ class LexicalIndex:
             keep = np.ones(len(built.ids), dtype=bool)
             if doc_ids:
                 wanted = set(doc_ids)
-                keep &= np.array([cid.rsplit(":", 1)[0] in wanted for cid in built.ids])
+                keep &= np.array([doc_id_of(cid) in wanted for cid in built.ids])
             if sources:
                 keep &= np.isin(built.sources, np.array(sources, dtype=object))
             if since:

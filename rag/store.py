@@ -36,7 +36,7 @@ from urllib.parse import urlparse
 from .config import Settings
 from .errors import StoreError
 from .files import file_lock, write_atomically
-from .types import Article, Chunk, Passage
+from .types import Article, Chunk, Passage, doc_id_of
 
 if TYPE_CHECKING:
     import numpy as np
@@ -546,21 +546,23 @@ class Store:
 
     # -- verification -------------------------------------------------------------------------
 
-    def unreachable_chunks(self, gen: str) -> list[str]:
+    def unreachable_chunks(self, gen: str, keep: Callable[[str], bool] | None = None) -> list[str]:
         """Chunks that are stored (text, metadata, counted) but not found by their own vector.
 
         Chroma can lose vectors from its search index after a crash or a full disk while
         keeping the records. Each batch of chunk ids is searched with a query restricted to
         those ids, which must return every one of them; a chunk missing from the answer (or
         a batch whose query fails) is then tried alone, with its own stored vector.
+        ``keep``: check only the chunk ids it accepts (a shard's own).
         """
         col = self.collection(self.chunks_name(gen))
         lost: list[str] = []
         every: list[str] = []
         for ids, _, _ in self._pages(col, include=[]):
             every += ids
-            for i in range(0, len(ids), _CHECK_BATCH):
-                part = ids[i : i + _CHECK_BATCH]
+            mine = ids if keep is None else [c for c in ids if keep(c)]
+            for i in range(0, len(mine), _CHECK_BATCH):
+                part = mine[i : i + _CHECK_BATCH]
                 found = self._found_together(col, part)
                 lost += [c for c in part if c not in found and not self._reachable(col, c)]
         # A query restricted to some ids can be answered by scanning their stored vectors, so
@@ -568,14 +570,21 @@ class Store:
         # collection must return every chunk too (what a question searches).
         if every and len(every) <= _WHOLE_QUERY_MAX:
             vector = next((v for c in every[:3] if (v := self._own_vector(col, c))), None)
+            # Other shards may be adding chunks meanwhile: ask for more than were listed, so
+            # that theirs cannot crowd ours out of the answer.
+            n = len(every) if keep is None else 2 * len(every) + _CHECK_BATCH
             got = None
             if vector is not None:
                 got = self._attempt(
-                    lambda: col.query(query_embeddings=[vector], n_results=len(every), include=[])
+                    lambda: col.query(query_embeddings=[vector], n_results=n, include=[])
                 )
             found_all = set(got["ids"][0]) if got is not None else set()
             seen = set(lost)
-            lost += [c for c in every if c not in found_all and c not in seen]
+            lost += [
+                c
+                for c in every
+                if c not in found_all and c not in seen and (keep is None or keep(c))
+            ]
         return lost
 
     def _found_together(self, col: Any, ids: list[str]) -> set[str]:
@@ -626,7 +635,7 @@ class Store:
             got = self._call(lambda: col.get(ids=part, include=["documents", "metadatas"]))
             for cid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
                 meta = dict(meta or {})
-                doc = str(meta.get("doc_id", cid.rpartition(":")[0]))
+                doc = str(meta.get("doc_id", doc_id_of(cid)))
                 chunk = Chunk(
                     doc, int(meta.get("index", 0)), text, int(meta["start"]), int(meta["end"])
                 )

@@ -65,6 +65,11 @@ class Chunk:
         return f"{self.doc_id}:{self.index}"
 
 
+def doc_id_of(chunk_id: str) -> str:
+    """The article a chunk id belongs to (the inverse of :attr:`Chunk.chunk_id`)."""
+    return chunk_id.rpartition(":")[0]
+
+
 @dataclass(frozen=True)
 class Reprint:
     """Another article carrying the same text: typically another outlet's copy of a wire

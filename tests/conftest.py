@@ -135,6 +135,7 @@ INTEGRATION_MODULES = frozenset(
         "test_concurrency",
         "test_crash",
         "test_embed_onnx",
+        "test_embed_remote",
         "test_faults",
         "test_index",
         "test_paths",

@@ -8,11 +8,21 @@ vLLM and LM Studio do, and records every request body it receives::
         settings = settings.replace(llm_base_url=server.url)
         ...
         server.requests[-1]["messages"]
+
+Given ``embed`` (texts -> vectors), it also serves embeddings, as a GPU embedding server
+would: ``POST /v1/embeddings`` (OpenAI's protocol, float or base64 vectors) and Ollama's
+``POST /api/embed``::
+
+    with FakeOpenAI(embed=lambda texts: model.encode(texts).tolist()) as server:
+        ...  # RAG_EMBEDDINGS=openai:all-MiniLM-L6-v2, RAG_EMBEDDINGS_BASE_URL=server.url
+        server.embedded  # every text it embedded, in order
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -80,8 +90,15 @@ class _Server(ThreadingHTTPServer):
 class FakeOpenAI:
     """The server; start it with ``with`` (or :meth:`start`) and point a client at :attr:`url`."""
 
-    def __init__(self, script: Script | str = "") -> None:
+    def __init__(
+        self,
+        script: Script | str = "",
+        embed: Callable[[list[str]], list[list[float]]] | None = None,
+    ) -> None:
         self.script: Script = (lambda _req: script) if isinstance(script, str) else script
+        self.embed = embed
+        self.embed_status = 200  # set to 500 (or any error) to make embedding requests fail
+        self.embedded: list[str] = []
         self.requests: list[dict[str, Any]] = []
         self._closing = threading.Event()
         self._server = _Server(("127.0.0.1", 0), self._handler())
@@ -95,6 +112,11 @@ class FakeOpenAI:
     def url(self) -> str:
         """The base URL an OpenAI client takes (``.../v1``)."""
         return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def root(self) -> str:
+        """The base URL an Ollama client takes."""
+        return f"http://127.0.0.1:{self.port}"
 
     def reply(self, script: Script | str) -> None:
         """Answer the following requests with ``script`` (a fixed text or a function)."""
@@ -137,7 +159,11 @@ class FakeOpenAI:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = json.loads(self.rfile.read(length) or b"{}")
-                if not self.path.rstrip("/").endswith("/chat/completions"):
+                route = self.path.rstrip("/")
+                if route.endswith(("/v1/embeddings", "/api/embed")) and server.embed:
+                    self._embeddings(body, ollama=route.endswith("/api/embed"))
+                    return
+                if not route.endswith("/chat/completions"):
                     self._json(404, {"error": {"message": f"no route {self.path}"}})
                     return
                 reply = server._answer(body)
@@ -150,6 +176,35 @@ class FakeOpenAI:
                     self._stream(body, reply)
                 else:
                     self._json(200, _completion(body, reply.text))
+
+            def _embeddings(self, body: dict[str, Any], ollama: bool) -> None:
+                texts = body.get("input", [])
+                texts = [texts] if isinstance(texts, str) else texts
+                if not all(isinstance(t, str) for t in texts):  # token ids: not for this model
+                    self._json(400, {"error": {"message": "input must be strings"}})
+                    return
+                if server.embed_status != 200:
+                    error = {"message": "scripted failure", "type": "server_error"}
+                    self._json(server.embed_status, {"error": error})
+                    return
+                assert server.embed is not None
+                vectors = server.embed(list(texts))
+                server.embedded.extend(texts)
+                model = body.get("model", "")
+                if ollama:
+                    self._json(200, {"model": model, "embeddings": vectors})
+                    return
+                as_base64 = body.get("encoding_format") == "base64"
+                data = [
+                    {
+                        "object": "embedding",
+                        "index": i,
+                        "embedding": _base64(v) if as_base64 else v,
+                    }
+                    for i, v in enumerate(vectors)
+                ]
+                usage = {"prompt_tokens": len(texts), "total_tokens": len(texts)}
+                self._json(200, {"object": "list", "data": data, "model": model, "usage": usage})
 
             def _json(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()
@@ -182,6 +237,11 @@ class FakeOpenAI:
                 self.wfile.flush()
 
         return Handler
+
+
+def _base64(vector: list[float]) -> str:
+    """A vector as OpenAI's base64 encoding: little-endian float32."""
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
 
 
 def _completion(request: dict[str, Any], text: str) -> dict[str, Any]:

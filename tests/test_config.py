@@ -37,6 +37,11 @@ def test_environment_and_explicit_arguments(
         ("RAG_RERANK", "maybe", "RAG_RERANK"),
         ("RAG_ANSWERER", "oracle", "extractive"),
         ("RAG_CHUNK_OVERLAP", "5000", "RAG_CHUNK_OVERLAP"),
+        ("RAG_EMBEDDINGS", "all-MiniLM-L6-v2", "use openai:MODEL .* ollama:MODEL"),
+        ("RAG_EMBEDDINGS", "openai:", "names no model: use openai:MODEL"),
+        ("RAG_EMBEDDINGS", "http://gpu:8080/v1", "package.module:Name"),
+        ("RAG_EMBEDDINGS_TIMEOUT", "0", "RAG_EMBEDDINGS_TIMEOUT=0.0: use a positive"),
+        ("RAG_EMBEDDINGS_SAME_AS_LOCAL", "perhaps", "RAG_EMBEDDINGS_SAME_AS_LOCAL"),
     ],
 )
 def test_bad_values_say_what_to_fix(
@@ -63,9 +68,13 @@ def test_missing_model_names_the_package() -> None:
 
 
 def test_secrets_never_print() -> None:
-    s = Settings.from_env(auth="ann:hunter2", llm_api_key="sk-abc123")
+    s = Settings.from_env(
+        auth="ann:hunter2", llm_api_key="sk-abc123", embeddings_api_key="sk-embed9"
+    )
     for shown in (repr(s), str(s), f"{s.auth} {s.llm_api_key}", repr(s.auth)):
         assert "hunter2" not in shown and "sk-abc123" not in shown, shown
+        assert "sk-embed9" not in shown, shown
+    assert s.embeddings_api_key.get_secret_value() == "sk-embed9"
     assert s.auth.partition(":")[2] == "hunter2"  # still usable as the string it is
     assert s.llm_api_key.get_secret_value() == "sk-abc123"
     assert s.replace(auth="bob:pw").auth.get_secret_value() == "bob:pw"
@@ -90,3 +99,22 @@ def test_chunk_size_check_and_message_agree(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(rag.ConfigError, match="use 200 or more"):
         Settings.from_env(chunk_overlap=0)
     assert Settings.from_env(chunk_size=200, chunk_overlap=0).chunk_size == 200
+
+
+def test_embeddings_forms_and_what_a_bad_import_says(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag.embed_remote import build_embeddings, model_identity, parse_spec
+
+    assert parse_spec(" Ollama:nomic-embed-text ") == ("ollama", "nomic-embed-text")
+    assert parse_spec("openai:org/model:v2") == ("openai", "org/model:v2")
+    assert parse_spec("my_pkg.emb:Factory") == ("import", "my_pkg.emb:Factory")
+    assert model_identity("openai:all-MiniLM-L6-v2") == "openai:all-MiniLM-L6-v2"
+    for spec, words in [
+        ("no_such_package_x.mod:Thing", "cannot import 'no_such_package_x.mod'"),
+        ("json:NoSuchClass", "json has no 'NoSuchClass'"),
+        ("json:JSONDecoder", "is not a LangChain Embeddings"),
+    ]:
+        with pytest.raises(rag.ConfigError, match=words):
+            build_embeddings(Settings.from_env(embeddings=spec))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(rag.EmbeddingError, match="needs RAG_EMBEDDINGS_BASE_URL"):
+        build_embeddings(Settings.from_env(embeddings="openai:text-embedding-3-small"))
