@@ -188,9 +188,10 @@ def warm_up(*, settings: Settings | None = None, question: str = "How far did it
         answer(question, settings=settings)
 
 
-def stats(*, settings: Settings | None = None) -> dict[str, Any]:
-    """Articles, chunks, index location, embedding model and last sync time."""
-    return _pipeline(settings).index.stats()  # type: ignore[no-any-return]
+def stats(*, settings: Settings | None = None, dates: bool = True) -> dict[str, Any]:
+    """Articles, chunks, index location, embedding model, last sync time and (unless
+    ``dates=False``, which is much faster on a large index) the date facets."""
+    return _pipeline(settings).index.stats(dates=dates)  # type: ignore[no-any-return]
 
 
 def answer(

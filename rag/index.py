@@ -304,7 +304,9 @@ class Index:
             raise RagError(f"no article with id {doc_id!r} in the index (it may have been removed)")
         return article
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self, *, dates: bool = True) -> dict[str, Any]:
+        """What ``rag stats`` shows; without ``dates``, no date facets (which read the whole
+        manifest: ~0.4 s at 10k articles) for a caller that needs only the counts."""
         state = self.store.state()
         active = state.get("active")
         articles, chunks = self.store.count(active) if active else (0, 0)
@@ -316,7 +318,7 @@ class Index:
             "last_sync": state.get("last_sync", ""),
             "revision": state.get("revision", 0),
             "shards": self._shard_status(state),
-            **self._date_facets(active),
+            **(self._date_facets(active) if dates else {}),
         }
 
     def _shard_status(self, state: dict[str, Any]) -> dict[str, Any]:

@@ -199,7 +199,7 @@ class Handlers:
 
     def _searching(self) -> str:
         try:
-            count = int(rag.stats(settings=self.settings).get("articles") or 0)
+            count = int(rag.stats(settings=self.settings, dates=False).get("articles") or 0)
         except rag.RagError:
             return "Searching…"
         return f"Searching {render.plural(count, 'article')}…"
