@@ -102,6 +102,7 @@ def test_sync_add_unchanged_update_remove(settings: Settings) -> None:
     corpus = settings.corpus_dir
     populate(corpus)
     index = Index(settings)
+    index.embedder.forget_recent()  # texts another test embedded would not count again
     calls = index.embedder.calls
 
     first = index.ingest([corpus])
@@ -115,6 +116,7 @@ def test_sync_add_unchanged_update_remove(settings: Settings) -> None:
     assert len(again.unchanged) == 3 and not (again.added or again.updated or again.removed)
 
     write_article(corpus, "chess.txt", "Teenager wins chess title", "She won again in a rematch.")
+    index.embedder.forget_recent()
     calls = index.embedder.calls
     upd = index.ingest([corpus])
     assert len(upd.updated) == 1 and len(upd.unchanged) == 2 and not upd.removed
@@ -230,6 +232,7 @@ def test_changing_the_embedding_model_builds_a_new_collection(
     assert new.generation != old_gen
     with pytest.raises(rag.IndexNotReadyError, match="built with embedding model"):
         rag.retrieve("harbour bridge", settings=other)
+    new.embedder.forget_recent()
     calls = new.embedder.calls
     report = new.ingest([settings.corpus_dir])
     assert new.embedder.calls - calls == report.embedded + stored_sentences(new) > 0
