@@ -371,7 +371,7 @@ class LocalModel:
         stats = self.last
         t0 = time.perf_counter()
         out = b""
-        shown = ""
+        text = shown = ""
         pos = len(tokens)
         for _ in range(max_tokens):
             token = int(rt.logits().argmax())
@@ -397,11 +397,26 @@ class LocalModel:
                 if hit > len(shown):
                     yield text[len(shown) : hit]
                 return
-            if len(text) > len(shown):
-                yield text[len(shown) :]
-                shown = text
+            end = len(text) - _held(text, stop)
+            if end > len(shown):
+                yield text[len(shown) : end]
+                shown = text[:end]
             if not read:
                 break
+        if len(text) > len(shown) and not text.endswith("\ufffd"):
+            yield text[len(shown) :]
+
+
+def _held(text: str, stop: Sequence[str]) -> int:
+    """How many of ``text``'s last characters could begin a stop string (held back until
+    the next token tells)."""
+    held = 0
+    for s in stop:
+        for k in range(min(len(s) - 1, len(text)), held, -1):
+            if text.endswith(s[:k]):
+                held = k
+                break
+    return held
 
 
 @contextlib.contextmanager
