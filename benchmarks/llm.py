@@ -11,10 +11,12 @@ Prints one JSON object and writes it to ``benchmarks/results/llm.json``. With
 
 Runtimes are compared by running this in each one's environment, alternating, to files
 of their own, then ``--runtimes FILE...`` puts each runtime's medians over its runs into
-the ``runtimes`` section of ``--out``:
+the ``runtimes`` section of ``--out``; ``--speed`` times only one fixed prompt (a few
+seconds a run, so two runtimes can alternate many times; its lines go in a ``.jsonl``):
 
     python benchmarks/llm.py evals/multihop.yaml --threads 2 --out /tmp/a1.json
-    python benchmarks/llm.py --runtimes /tmp/a1.json /tmp/b1.json /tmp/a2.json /tmp/b2.json
+    python benchmarks/llm.py --speed --threads 2 >> /tmp/speed.jsonl
+    python benchmarks/llm.py --runtimes /tmp/a1.json /tmp/b1.json ... /tmp/speed.jsonl
 """
 
 from __future__ import annotations
@@ -40,9 +42,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/llm.json")
     parser.add_argument("--no-prefix-cache", action="store_true", help="read every prompt whole")
     parser.add_argument("--runtimes", type=Path, nargs="+", help="summarize these runs' results")
+    parser.add_argument(
+        "--speed", action="store_true", help="only time one fixed prompt (print tokens/s)"
+    )
     args = parser.parse_args()
     if args.runtimes:
         summarize(args.runtimes, args.out)
+        return
+    if args.speed:
+        speed(args.threads)
         return
     if args.suite is None:
         parser.error("give a suite, or --runtimes")
@@ -141,6 +149,47 @@ def main() -> None:
     print(json.dumps(result, indent=2))
 
 
+def speed(threads: int) -> None:
+    """Load the model, read one fixed ~450-token prompt whole and write 32 tokens (twice,
+    the first to warm up): the runtime's own speed, in a few seconds, so that runs of two
+    runtimes can alternate many times on a shared machine. Prints one JSON line."""
+    from rag import local_llm
+    from rag.config import Settings
+
+    article = next((REPO / "evals" / "multi").glob("*.md")).read_text(encoding="utf-8")
+    prompt = local_llm.chatml(
+        [
+            ("system", "Summarize the article in as many sentences as you can."),
+            ("user", " ".join(article.split()[:300])),
+        ]
+    )
+    t0 = time.perf_counter()
+    model = local_llm.LocalModel(
+        local_llm.model_file(Settings.from_env().cache_dir), threads=threads
+    )
+    load_s = time.perf_counter() - t0
+    model.prefix_cache = False
+    for _ in range(2):
+        list(model.generate(prompt, max_tokens=32))
+    s = model.last
+    print(
+        json.dumps(
+            {
+                "runtime": model.runtime.name,
+                "load_average": round(os.getloadavg()[0], 2),
+                "load_s": round(load_s, 2),
+                "prompt_tokens": s.prompt_tokens,
+                "prompt_tok_s": round(s.prompt_tokens / s.prefill_s, 1),
+                "generated": s.generated,
+                "generate_tok_s": round(s.generated / s.generate_s, 1),
+                "peak_rss_mb": round(rss_mb()[1]),
+            }
+        ),
+        flush=True,
+    )
+    model.close()
+
+
 MEDIANS = ("prompt_tok_s", "generate_tok_s", "peak_rss_mb")
 TIMES = ("first_token", "full_answer")
 
@@ -149,11 +198,30 @@ def summarize(runs: list[Path], out: Path) -> None:
     """Each runtime's (and cache setting's) medians over its runs, into ``out``'s
     ``runtimes`` section."""
     groups: dict[str, list[dict[str, Any]]] = {}
+    speeds: dict[str, list[dict[str, Any]]] = {}
     for path in runs:
+        if path.suffix == ".jsonl":  # lines printed by --speed
+            for line in path.read_text().splitlines():
+                record = json.loads(line)
+                speeds.setdefault(record["runtime"], []).append(record)
+            continue
         run = json.loads(path.read_text())
         key = run["runtime"] + ("" if run["prefix_cache"] else " (no prefix cache)")
         groups.setdefault(key, []).append(run)
     section: dict[str, Any] = {}
+    if speeds:
+        section["speed"] = {
+            name: {
+                "runs": len(group),
+                "load_average": [r["load_average"] for r in group],
+                "prompt_tokens": group[0]["prompt_tokens"],
+                **{
+                    f: round(statistics.median(r[f] for r in group), 1)
+                    for f in ("load_s", "prompt_tok_s", "generate_tok_s", "peak_rss_mb")
+                },
+            }
+            for name, group in speeds.items()
+        }
     for key, group in groups.items():
         row: dict[str, Any] = {"runs": len(group)}
         row["load_average"] = [r["load_average"] for r in group]

