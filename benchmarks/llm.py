@@ -150,19 +150,26 @@ def main() -> None:
 
 
 def speed(threads: int) -> None:
-    """Load the model, read one fixed ~450-token prompt whole and write 32 tokens (twice,
-    the first to warm up): the runtime's own speed, in a few seconds, so that runs of two
-    runtimes can alternate many times on a shared machine. Prints one JSON line."""
+    """The runtime's own speed in a few seconds, so that runs of two runtimes can alternate
+    many times on a shared machine; prints one JSON line.
+
+    A prompt of ~300 words of an article, read whole and summarized in 32 tokens (twice,
+    the first to warm up), gives tokens/s reading and writing. Then two prompts of the
+    answerer's rules and ~300 words each: the second one's first token, three times with the
+    rules found in the key/value cache (after the first prompt) and three times read whole."""
     from rag import local_llm
+    from rag.answering.prompts import EVIDENCE_PROMPT
     from rag.config import Settings
 
-    article = next((REPO / "evals" / "multi").glob("*.md")).read_text(encoding="utf-8")
-    prompt = local_llm.chatml(
-        [
-            ("system", "Summarize the article in as many sentences as you can."),
-            ("user", " ".join(article.split()[:300])),
-        ]
-    )
+    words = " ".join(
+        p.read_text(encoding="utf-8") for p in sorted((REPO / "evals" / "multi").glob("*.md"))
+    ).split()
+    task = "Summarize the article in as many sentences as you can."
+    long_reply = local_llm.chatml([("system", task), ("user", " ".join(words[:300]))])
+    prompts = [
+        local_llm.chatml([("system", EVIDENCE_PROMPT), ("user", " ".join(words[i : i + 300]))])
+        for i in (0, 300)
+    ]
     t0 = time.perf_counter()
     model = local_llm.LocalModel(
         local_llm.model_file(Settings.from_env().cache_dir), threads=threads
@@ -170,8 +177,17 @@ def speed(threads: int) -> None:
     load_s = time.perf_counter() - t0
     model.prefix_cache = False
     for _ in range(2):
-        list(model.generate(prompt, max_tokens=32))
+        list(model.generate(long_reply, max_tokens=32))
     s = model.last
+    first: dict[bool, list[float]] = {True: [], False: []}
+    hits = 0
+    for _ in range(3):
+        for cached in (True, False):
+            model.prefix_cache = cached
+            list(model.generate(prompts[0], max_tokens=1))
+            list(model.generate(prompts[1], max_tokens=1))
+            first[cached].append(model.last.prefill_s)
+            hits = model.last.cached_tokens if cached else hits
     print(
         json.dumps(
             {
@@ -179,9 +195,13 @@ def speed(threads: int) -> None:
                 "load_average": round(os.getloadavg()[0], 2),
                 "load_s": round(load_s, 2),
                 "prompt_tokens": s.prompt_tokens,
+                "second_prompt_tokens": model.last.prompt_tokens,
                 "prompt_tok_s": round(s.prompt_tokens / s.prefill_s, 1),
                 "generated": s.generated,
                 "generate_tok_s": round(s.generated / s.generate_s, 1),
+                "cached_tokens": hits,  # of the second prompt's, found in the cache
+                "first_token_cached_ms": round(1000 * statistics.median(first[True]), 1),
+                "first_token_whole_ms": round(1000 * statistics.median(first[False]), 1),
                 "peak_rss_mb": round(rss_mb()[1]),
             }
         ),
@@ -217,7 +237,14 @@ def summarize(runs: list[Path], out: Path) -> None:
                 "prompt_tokens": group[0]["prompt_tokens"],
                 **{
                     f: round(statistics.median(r[f] for r in group), 1)
-                    for f in ("load_s", "prompt_tok_s", "generate_tok_s", "peak_rss_mb")
+                    for f in (
+                        "load_s",
+                        "prompt_tok_s",
+                        "generate_tok_s",
+                        "first_token_cached_ms",
+                        "first_token_whole_ms",
+                        "peak_rss_mb",
+                    )
                 },
             }
             for name, group in speeds.items()
