@@ -27,7 +27,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError, EmbeddingError
+from .errors import ConfigError, EmbeddingError, server_failure
 
 if TYPE_CHECKING:
     import numpy as np
@@ -225,29 +225,28 @@ class RemoteEmbedder:
         return unit
 
     def _error(self, exc: BaseException) -> EmbeddingError:
-        names = {cls.__name__ for cls in type(exc).__mro__}
-        status = getattr(exc, "status_code", None)
+        kind, status = server_failure(exc)
         what = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        if isinstance(exc, TimeoutError) or any("Timeout" in n for n in names):
+        if kind == "timeout":
             return EmbeddingError(
                 f"the embedding server at {self.where} did not answer within "
                 f"{self.settings.embeddings_timeout:g}s (RAG_EMBEDDINGS={self.spec}): check it "
                 "is running and not overloaded, or raise RAG_EMBEDDINGS_TIMEOUT; nothing stored "
                 "was changed, run the same ingest again"
             )
-        if isinstance(exc, ConnectionError) or any("Connect" in n for n in names):
+        if kind == "unreachable":
             return EmbeddingError(
                 f"cannot reach the embedding server at {self.where} for "
                 f"RAG_EMBEDDINGS={self.spec} ({what}): start the server or fix "
                 "RAG_EMBEDDINGS_BASE_URL (unset RAG_EMBEDDINGS to embed locally); nothing "
                 "stored was changed, run the same ingest again"
             )
-        if status in (401, 403):
+        if kind == "key":
             return EmbeddingError(
                 f"the embedding server at {self.where} rejected the API key (HTTP {status}): "
                 "set RAG_EMBEDDINGS_API_KEY"
             )
-        if status == 404:
+        if kind == "not found":
             return EmbeddingError(
                 f"the embedding server at {self.where} answered 404 for "
                 f"RAG_EMBEDDINGS={self.spec} ({what}): check the model name and that "

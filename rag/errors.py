@@ -50,3 +50,21 @@ class QuestionError(RagError, ValueError):
 
 class LLMError(RagError):
     """The configured LLM could not be reached, failed or timed out."""
+
+
+def server_failure(exc: BaseException) -> tuple[str, int | None]:
+    """What went wrong in a call to a model server (an LLM, an embedding server), whatever
+    client library raised it: ``("timeout" | "unreachable" | "key" | "not found" | "http" |
+    "other", the HTTP status if any)``."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    status = getattr(exc, "status_code", None)
+    status = status if isinstance(status, int) and status > 0 else None
+    if isinstance(exc, TimeoutError) or any("Timeout" in name for name in names):
+        return "timeout", status
+    if isinstance(exc, ConnectionError) or any("Connect" in name for name in names):
+        return "unreachable", status
+    if status in (401, 403):
+        return "key", status
+    if status == 404:
+        return "not found", status
+    return ("http" if status else "other"), status

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -36,6 +37,21 @@ def make_settings(tmp: Path, **overrides: object) -> Settings:
 def settings(tmp_path: Path) -> Settings:
     (tmp_path / "corpus").mkdir()
     return make_settings(tmp_path)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Any]:
+    """A real `chroma run` server in a temporary folder, killed afterwards."""
+    from test_server import CHROMA, ChromaServer, free_port
+
+    if not CHROMA.exists():
+        pytest.skip(f"no chroma command at {CHROMA}")
+    srv = ChromaServer(tmp_path / "chroma-server", free_port(), tmp_path / "chroma.log")
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.kill()
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -98,18 +97,6 @@ class ChromaServer:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=30)
         self.proc = None
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ChromaServer]:
-    if not CHROMA.exists():
-        pytest.skip(f"no chroma command at {CHROMA}")
-    srv = ChromaServer(tmp_path / "chroma-server", free_port(), tmp_path / "chroma.log")
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.kill()
 
 
 def env_for(url: str, index_dir: Path) -> dict[str, str]:

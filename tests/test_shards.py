@@ -13,12 +13,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from test_index import write_article
-from test_server import CHROMA, ChromaServer, env_for, free_port
+from test_server import ChromaServer, env_for
 
 from rag.cli import main as cli
 from rag.config import Settings
@@ -64,18 +64,6 @@ def snapshot(settings: Settings) -> tuple[set[str], dict[str, tuple[int, str]]]:
     }
 
 
-@pytest.fixture
-def chroma(tmp_path: Path) -> Iterator[ChromaServer]:
-    if not CHROMA.exists():
-        pytest.skip(f"no chroma command at {CHROMA}")
-    srv = ChromaServer(tmp_path / "chroma-server", free_port(), tmp_path / "chroma.log")
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.kill()
-
-
 def start_shard(url: str, index_dir: Path, corpus: Path, shard: str) -> subprocess.Popen[str]:
     env = {**env_for(url, index_dir), "RAG_BATCH_SIZE": "1"}  # a write every 16 chunks
     return subprocess.Popen(
@@ -98,7 +86,7 @@ def finished(proc: subprocess.Popen[str]) -> dict[str, object]:
 @pytest.mark.integration
 def test_three_shards_and_a_kill_end_as_one_unsharded_ingest(
     tmp_path: Path,
-    chroma: ChromaServer,
+    server: ChromaServer,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -116,10 +104,10 @@ def test_three_shards_and_a_kill_end_as_one_unsharded_ingest(
     victim = max(shards, key=lambda s: len(chunks_of[s]))
     assert len(chunks_of[victim]) > 32, chunks_of  # several writes: there is a middle
 
-    settings = Settings.from_env(index_dir=tmp_path / "probe", chroma_url=chroma.url)
+    settings = Settings.from_env(index_dir=tmp_path / "probe", chroma_url=server.url)
     gen = Index(settings).generation
     procs = {
-        s: start_shard(chroma.url, tmp_path / f"host-{s.index}", corpus, str(s)) for s in shards
+        s: start_shard(server.url, tmp_path / f"host-{s.index}", corpus, str(s)) for s in shards
     }
     store = Store(settings)
 
@@ -154,11 +142,11 @@ def test_three_shards_and_a_kill_end_as_one_unsharded_ingest(
         Index(settings).active_generation()
     status = Index(settings).stats()["shards"]
     assert status["gone"] == [str(victim)] and len(status["done"]) == 2, status
-    monkeypatch.setenv("RAG_CHROMA_URL", chroma.url)
+    monkeypatch.setenv("RAG_CHROMA_URL", server.url)
     assert cli(["--index", str(tmp_path / "probe"), "stats"]) == 0
     assert f"2 of 3 finished; stopped before finishing: {victim} (run" in capsys.readouterr().out
 
-    rerun = finished(start_shard(chroma.url, tmp_path / "host-again", corpus, str(victim)))
+    rerun = finished(start_shard(server.url, tmp_path / "host-again", corpus, str(victim)))
     # What it stored whole before the kill stays; the rest is embedded now.
     added, kept = set(rerun["added"]), set(rerun["unchanged"])  # type: ignore[call-overload]
     assert added and added | kept == set(owned[victim]) and not added & kept, rerun
@@ -227,12 +215,12 @@ def test_every_article_belongs_to_exactly_one_shard() -> None:
 @pytest.mark.slow
 @pytest.mark.integration
 def test_a_new_generation_by_shards_is_searched_once_all_have_finished(
-    tmp_path: Path, chroma: ChromaServer
+    tmp_path: Path, server: ChromaServer
 ) -> None:
     corpus = tmp_path / "corpus"
     for i in range(6):
         write_article(corpus, f"story-{i}.txt", f"Story {i} of the county", body(i, 12))
-    old = Settings.from_env(index_dir=tmp_path / "a", chroma_url=chroma.url)
+    old = Settings.from_env(index_dir=tmp_path / "a", chroma_url=server.url)
     Index(old).ingest(corpus)
     old_gen = Store(old).state()["active"]
     before = snapshot(old)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..chat import LLMRewriter
 from ..chunking import sentence_spans
 from ..config import Settings
-from ..errors import ConfigError, LLMError
+from ..errors import ConfigError, LLMError, server_failure
 from ..text import (
     MARKER,
     MARKER_GROUP,
@@ -402,31 +402,30 @@ def llm_error(exc: BaseException, settings: Settings) -> LLMError:
     provider = parse_model(settings.llm)[0]
     default = "http://localhost:11434" if provider == "ollama" else f"the {provider} API"
     where = settings.llm_base_url or default
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    status = getattr(exc, "status_code", None)
-    if isinstance(exc, TimeoutError) or any("Timeout" in name for name in names):
+    kind, status = server_failure(exc)
+    if kind == "timeout":
         return LLMError(
             f"the LLM ({settings.llm} at {where}) did not answer within "
             f"{settings.llm_timeout:g}s: check that the server is running and not overloaded, "
             "or raise RAG_LLM_TIMEOUT"
         )
-    if isinstance(exc, ConnectionError) or any("Connect" in name for name in names):
+    if kind == "unreachable":
         return LLMError(
             f"cannot reach the LLM server at {where} for RAG_LLM={settings.llm}: start the "
             "server (e.g. `ollama serve`) or fix RAG_LLM_BASE_URL"
         )
-    if status in (401, 403):
+    if kind == "key":
         return LLMError(
             f"the LLM server at {where} rejected the API key (HTTP {status}): "
             "set RAG_LLM_API_KEY (or OPENAI_API_KEY)"
         )
-    if status == 404:
+    if kind == "not found":
         return LLMError(
             f"the LLM server at {where} does not know model {settings.llm!r} (HTTP 404): "
             "fix the model name in RAG_LLM (for ollama: `ollama pull <model>`) "
             "or the path in RAG_LLM_BASE_URL"
         )
-    if isinstance(status, int) and status > 0:
+    if kind == "http":
         return LLMError(
             f"the LLM server at {where} answered HTTP {status} for RAG_LLM={settings.llm}: "
             f"{_first_line(exc)}; check the server's log, RAG_LLM and RAG_LLM_BASE_URL"
