@@ -139,6 +139,11 @@ def printable(text: str) -> str:
     )
 
 
+def _outlet_day(source: str, published: Any) -> str:
+    """The outlet and the day ("Reuters, 2024-05-02"), or whichever of the two is known."""
+    return ", ".join(x for x in (source, published.isoformat() if published else "") if x)
+
+
 def _print_answer(answer: Any) -> None:
     print(printable(answer.text))
     if answer.trace.dates:
@@ -147,12 +152,15 @@ def _print_answer(answer: Any) -> None:
         print()
         print("Sources:")
     for c in answer.citations:
-        meta = ", ".join(x for x in (c.source, c.published.isoformat() if c.published else "") if x)
+        meta = _outlet_day(c.source, c.published)
         print(printable(f"  [{c.n}] {c.title}" + (f" ({meta})" if meta else "")))
         if c.url:
             print(printable(f"      {c.url}"))
         quote = printable(c.quote.replace("\n", " "))
         print(f"      “{quote}”  [chars {c.start}-{c.end} of article {printable(c.doc_id)}]")
+        if c.also_in:  # other outlets' copies of the same wire story
+            others = "; ".join(_outlet_day(r.source, r.published) for r in c.also_in)
+            print(printable(f"      also carried by: {others}"))
 
 
 def cmd_ask(args: argparse.Namespace) -> int:

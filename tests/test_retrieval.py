@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 
 import rag
 from rag.config import Settings
@@ -121,6 +124,18 @@ def test_two_outlets_copies_are_stored_apart_and_answered_once(settings: Setting
     assert [r.source for r in cited.also_in] == [other]
     assert cited.also_in[0].url.startswith("https://") and cited.also_in[0].published
     assert answer.to_dict()["citations"][0]["also_in"]
+    # `rag ask` names the other outlet under the quote.
+    env = {**os.environ, "RAG_INDEX_DIR": str(settings.index_dir), "HF_HUB_OFFLINE": "1"}
+    env["RAG_CORPUS_DIR"] = str(corpus)
+    out = subprocess.run(
+        [sys.executable, "-m", "rag.cli", "ask", "How much will removing the Halvorsen Dam cost?"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout
+    assert f"also carried by: {other}, " in out, out
 
 
 def test_ui_card_lists_the_other_outlets_escaped() -> None:
