@@ -144,10 +144,7 @@ def ingest_report_html(
     if error:
         parts.append(f'<p class="error-note">Indexing failed: {esc(error)}</p>')
     if report is not None:
-        counts = [f"{plural(len(report.added), 'article')} added"]
-        if report.updated:
-            counts.append(f"{len(report.updated)} updated")
-        parts.append(f"<p>{', '.join(counts)}.</p>")
+        parts.append(_counts_html(report))
     if duplicates:
         items = "".join(
             f"<li><code>{esc(name)}</code>: already in the library as “{esc(title)}”; "
@@ -216,12 +213,7 @@ def url_report_html(
     if subscribed:
         parts.append(f"<p>Subscribed to <b>{esc(subscribed.get('name') or '')}</b>.</p>")
     if report is not None:
-        counts = [f"{plural(len(report.added), 'article')} added"]
-        if report.updated:
-            counts.append(f"{len(report.updated)} updated")
-        if report.unchanged:
-            counts.append(f"{len(report.unchanged)} already in the library")
-        parts.append(f"<p>{', '.join(counts)}.</p>")
+        parts.append(_counts_html(report, unchanged=True))
         if report.skipped:
             items = "".join(f"<li><code>{esc(u)}</code>: {esc(r)}</li>" for u, r in report.skipped)
             parts.append(f'<p>Not added:</p><ul class="skipped">{items}</ul>')
@@ -229,6 +221,16 @@ def url_report_html(
             items = "".join(f"<li><code>{esc(u)}</code>: {esc(r)}</li>" for u, r in report.notes)
             parts.append(f'<ul class="notes">{items}</ul>')
     return "".join(parts)
+
+
+def _counts_html(report: rag.IngestReport, unchanged: bool = False) -> str:
+    """The counts line ("2 articles added, 1 updated"; with ``unchanged``, those already in)."""
+    counts = [f"{plural(len(report.added), 'article')} added"]
+    if report.updated:
+        counts.append(f"{len(report.updated)} updated")
+    if unchanged and report.unchanged:
+        counts.append(f"{len(report.unchanged)} already in the library")
+    return f"<p>{', '.join(counts)}.</p>"
 
 
 def feed_choices(feeds: Sequence[dict[str, Any]]) -> list[tuple[str, str]]:
