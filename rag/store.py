@@ -738,30 +738,6 @@ class Store:
 
     # -- reads for retrieval ----------------------------------------------------------------
 
-    def query(
-        self, gen: str, vector: Sequence[float], n: int, where: dict[str, Any] | None = None
-    ) -> list[Passage]:
-        """Nearest chunks by cosine similarity, best first (score = 1 - cosine distance)."""
-        col = self.collection(self.chunks_name(gen))
-        got = self._call(
-            lambda: col.query(
-                query_embeddings=[list(vector)],
-                n_results=n,
-                where=where or None,
-                include=["documents", "metadatas", "distances"],
-            )
-        )
-        return [
-            passage_from(cid, doc, dict(meta or {}), 1.0 - float(dist))
-            for cid, doc, meta, dist in zip(
-                got["ids"][0],
-                got["documents"][0],
-                got["metadatas"][0],
-                got["distances"][0],
-                strict=True,
-            )
-        ]
-
     def search(
         self, gen: str, vector: Sequence[float], n: int, where: dict[str, Any] | None = None
     ) -> list[str]:

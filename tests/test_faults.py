@@ -181,8 +181,8 @@ def test_check_finds_and_repairs_chunks_lost_from_the_vector_index(tmp_path: Pat
     for cid in random.Random(0).sample(lost, min(5, len(lost))):
         (passage,) = index.store.get_chunks(gen, [cid]).values()
         vector = index.embedder.encode([passage.text])[0].tolist()
-        hits = index.store.query(gen, vector, 3, {"doc_id": passage.doc_id})
-        assert cid in [h.chunk_id for h in hits]
+        hits = index.store.search(gen, vector, 3, {"doc_id": passage.doc_id})
+        assert cid in hits
     again = cli(settings, "check", "--json")
     assert json.loads(again.stdout)["unreachable"] == []
 
