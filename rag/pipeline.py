@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .answering.evidence import asks_person, full_form, short_names
 from .answering.question import Question, Vocabulary, analyze
 from .chat import History, normalize_history, resolve_pronouns, unresolved_reference
 from .config import Settings
@@ -28,6 +29,7 @@ from .types import Answer, IngestReport, Passage, Trace
 # Passages retrieved for each outlet a multi-part question names, besides the k for the whole.
 PART_K = 3
 LEAD_DOCS = 3  # articles whose lead an entity question reads for full names
+FULL_NAME_READ = 8  # passages read for a surname's full form
 NAME_ASKS = ("who", "whom", "whose", "which", "what person", "what individual")
 
 
@@ -218,6 +220,8 @@ class Pipeline:
             # An article names a person in full in its lead ("Sam Altman"), then by surname.
             docs = list(dict.fromkeys(p.doc_id for p in passages))[:LEAD_DOCS]
             extra.extend(self.retriever.leads(docs))
+            if asks_person(analysis):
+                extra.extend(self._full_names(analysis, passages + extra, filters))
         seen = {p.chunk_id for p in passages}
         merged = list(passages)
         for p in extra:
@@ -225,6 +229,21 @@ class Pipeline:
                 seen.add(p.chunk_id)
                 merged.append(p)
         return merged
+
+    def _full_names(
+        self, analysis: Question, passages: list[Passage], filters: Filters | None
+    ) -> list[Passage]:
+        """For each surname the passages never spell out ("Altman"), the passage of the
+        collection that best does ("Sam Altman"), so that a who answer can name the person
+        in full and cite where it is spelled."""
+        texts = [p.text for p in passages]
+        found: list[Passage] = []
+        for name in short_names(analysis, texts):
+            for p in self.retriever.mentions(name, FULL_NAME_READ, filters):
+                if full_form(name, [p.text]):
+                    found.append(p)
+                    break
+        return found
 
     def answer(self, question: str, history: History | None = None, **kwargs: Any) -> Answer:
         final: Answer | None = None

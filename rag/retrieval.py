@@ -175,6 +175,17 @@ class Retriever:
         found = self.index.store.get_chunks(gen, [f"{d}:0" for d in doc_ids])
         return [found[f"{d}:0"] for d in doc_ids if f"{d}:0" in found]
 
+    def mentions(self, term: str, k: int = 8, filters: Filters | None = None) -> list[Passage]:
+        """The ``k`` passages BM25 ranks best for ``term`` alone, within ``filters`` (no
+        embedding, no rerank): where the collection spells out a name that the retrieved
+        passages only shorten ("Sam Altman" for "Altman")."""
+        gen = self.index.active_generation()
+        sources, since, until = self._filters(gen, filters)
+        found = self.lexical.search(gen, term, k, sources, since, until, _doc_ids(filters))
+        ids = [cid for cid, _ in found]
+        got = self.index.store.get_chunks(gen, ids) if ids else {}
+        return [got[cid] for cid in ids if cid in got]
+
     def _filters(self, gen: str, filters: Filters | None) -> tuple[list[str], int, int]:
         if not filters:
             return [], 0, 0

@@ -430,11 +430,21 @@ PERSON_NOUNS = frozenset(
 )
 
 
+# The two answers of an either-or question ("consistent or inconsistent?"): the first is
+# what a yes says, the second what a no says.
+CHOICES = (
+    ("consistent", "inconsistent"),
+    ("similar", "different"),
+    ("same", "different"),
+    ("agree", "disagree"),
+)
+
 # Sentences of the answerer's own (not quotes): a part the articles do not cover, a note that the
 # evidence is older than the question's dates, and the
-# "Yes." or "No." that opens the answer to a yes/no question.
+# "Yes." or "No." that opens the answer to a yes/no question ("Consistent." to an either-or one).
 AGE_NOTE = "Note: the newest article this answer rests on is from"
 NOTE = re.compile(
     r"^\s*(?:The articles (?:from .+? )?don't (?:clearly )?cover\b|" + re.escape(AGE_NOTE) + ")"
 )
-OPENER = re.compile(r"^\s*(?:Yes|No)\.(?:\s+|$)")
+_VERDICTS = sorted({w.capitalize() for pair in CHOICES for w in pair} | {"Yes", "No"})
+OPENER = re.compile(rf"^\s*(?:{'|'.join(_VERDICTS)})\.(?:\s+|$)")

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from rag.answering.answerability import SIGNALS, Model, load_model, name_coverage
+from rag.answering.evidence import full_form, short_names
 from rag.answering.extractive import AnswererConfig, ExtractiveAnswerer
 from rag.answering.question import Vocabulary, analyze, kind_of, split_parts
 from rag.chat import condense, unresolved_reference
@@ -251,6 +252,74 @@ def test_an_acronym_answer_opens_with_the_name_it_stands_for() -> None:
     q = "Who pleaded not guilty to seven charges of fraud?"
     ans = answerer().decide(q, q, [a, b])
     assert ans.opening.startswith("Sam Bankman-Fried [")
+
+
+def test_a_surname_answer_quotes_where_the_full_name_is_spelled() -> None:
+    # The passages for the question call him "Ferreira"; a passage found for the surname
+    # (the pipeline's lookup) spells it out, and the answer opens with the full name.
+    a = passage("Ferreira led the strike at the port for a week.", "Harbor Gazette", "g7")
+    b = passage("Ferreira said the strike at the port would end soon.", "Valley Ledger", "l7")
+    spelled = passage("Dale Ferreira joined the union in 1990.", "Courier", "c7", 2)
+    q = "Who led the strike at the port?"
+    analysis = analyze(q, [])
+    assert short_names(analysis, [a.text, b.text]) == ["Ferreira"]
+    assert short_names(analysis, [a.text, spelled.text]) == []  # spelled out already
+    assert full_form("Ferreira", [spelled.text, a.text]) == "Dale Ferreira"
+    ans = answerer().decide(q, q, [a, b, spelled], analysis, main=2)
+    assert ans.opening == "Dale Ferreira [1]."
+    assert ans.chosen[0].sentence.passage.doc_id == "c7"
+    assert any(c.sentence.passage.doc_id in ("g7", "l7") for c in ans.chosen[1:])
+
+
+def test_surnames_are_names_of_people_not_products() -> None:
+    analysis = analyze("Who runs the lab?", [])
+    text = "OpenAI and iPhone makers met Bankman-Fried. Bankman-Fried spoke. Altman agreed."
+    assert short_names(analysis, [text]) == ["Bankman-Fried", "Altman"]
+    assert full_form("Altman", ["OpenAI CEO Sam Altman spoke."]) == "Sam Altman"
+
+
+@pytest.mark.parametrize(
+    ("question", "choice", "negated"),
+    [
+        (
+            "Was the Gazette's stance consistent or inconsistent with the Ledger's?",
+            "consistent",
+            False,
+        ),
+        ("Were the reports different or similar?", "similar", False),
+        ("Did the two reports agree or disagree about the strike ending?", "agree", False),
+        (
+            "Did the Gazette fail to report the strike, consistent or inconsistent?",
+            "consistent",
+            True,
+        ),
+        ("Was the strike consistent with the law?", "", False),
+    ],
+)
+def test_either_or_questions(question: str, choice: str, negated: bool) -> None:
+    q = analyze(question, ["Harbor Gazette", "Valley Ledger"])
+    assert (q.choice[0] if q.choice else "") == choice
+    assert q.negated is negated
+
+
+def test_an_either_or_question_opens_with_its_word() -> None:
+    q = (
+        "After the Harbor Gazette reported that the strike begins Thursday, was the Valley "
+        "Ledger's report that the strike begins Thursday consistent or inconsistent?"
+    )
+    analysis = analyze(q, ["Harbor Gazette", "Valley Ledger", "Courier"])
+    a = [x for x in answerer().generate(q, q, [GAZETTE, LEDGER, OTHER], analysis)][-1]
+    assert not isinstance(a, str) and not a.refused
+    assert a.text.startswith("Consistent. ")
+    assert {c.source for c in a.citations} == {"Harbor Gazette", "Valley Ledger"}
+    # The verdict is the answerer's own word, like "Yes.": it quotes nothing.
+    assert m.faithfulness(a.text, {c.n: c.quote for c in a.citations}) == 1.0
+
+
+def test_key_phrases_match_from_the_start_of_a_word() -> None:
+    assert m.key_phrases([("Consistent",)], "Inconsistent. The Gazette [1].") == 0.0
+    assert m.key_phrases([("Consistent",)], "Consistent. The Gazette [1].") == 1.0
+    assert m.key_phrases([("1,000",)], "About 1,000 soldiers [1].") == 1.0
 
 
 def test_a_name_that_is_no_person_does_not_open_a_who_answer() -> None:

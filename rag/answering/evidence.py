@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..chunking import sentence_spans
 from ..text import ANSWER_TYPES, ASKED_TYPE, GENERIC, PERSON_NOUNS, names, stopwords, words
 from ..types import Candidate
 from .citations import Sentence
@@ -24,22 +25,26 @@ class Scored:
 
 
 def bridge_entity(
-    q: Question, judged: Sequence[Scored], pool: Sequence[Sentence] = ()
-) -> tuple[str, int] | None:
+    q: Question, judged: Sequence[Scored], pool: Sequence[Sentence] = (), clear_lead: float = 2.0
+) -> tuple[str, int, bool] | None:
     """The new name the judged sentences share, in its fullest form ("Sam Altman", where
     they say "Altman"; "Sam Bankman-Fried" for "SBF"), with the number of articles that name
-    it; a person's name when the question asks for a person; None when they name none."""
+    it and whether it clearly leads (named, weighted by the sentences' logits, at least
+    ``clear_lead`` times as much as any other); a person's name when the question asks for a
+    person; None when they name none."""
     asked = set(words(q.plain))
     every = list(pool) or [s.sentence for s in judged]
     full: list[str] = []  # every new name of the passages, longest first
     for sent in every:
-        for name in names(sent.text):
-            if not set(words(name)) <= asked and name not in full:
-                full.append(name)
-    full.sort(key=lambda n: -len(n.split()))
+        for found in names(sent.text):
+            for name in (found, _person_in(found)):
+                if name and not set(words(name)) <= asked and name not in full:
+                    full.append(name)
+    # A person's full name before longer runs of capitalised words ("OpenAI CEO Sam Altman").
+    full.sort(key=lambda n: (not _answers(n, True), -len(n.split())))
 
     def canonical(name: str) -> str:
-        # The longest name that ends with this one ("Bankman-Fried" -> "Sam Bankman-Fried"),
+        # The fullest name that ends with this one ("Bankman-Fried" -> "Sam Bankman-Fried"),
         # or whose initials an acronym spells ("SBF").
         for f in full:
             if f == name or f.endswith(" " + name):
@@ -61,7 +66,57 @@ def bridge_entity(
     if not weight:
         return None
     bridge = max(weight, key=lambda n: (len(docs[n]), weight[n]))
-    return bridge, len(docs[bridge])
+    rival = max((w for n, w in weight.items() if n != bridge), default=0.0)
+    return bridge, len(docs[bridge]), weight[bridge] >= clear_lead * rival
+
+
+# A word that can be a surname: "Altman", "Bankman-Fried", "O’Brien"; not "OpenAI" or "iPhone".
+_SURNAME = re.compile(r"[A-Z](?:['’][A-Z])?[a-z]+(?:-[A-Z][a-z]+)?")
+
+
+def _sentences(texts: Sequence[str]) -> list[str]:
+    return [t[a:b] for t in texts for a, b in sentence_spans(t)]
+
+
+def full_form(name: str, texts: Sequence[str]) -> str:
+    """The full name ``texts`` give most often for a single-word ``name`` ("Sam Altman" for
+    "Altman"), "" when they give none."""
+    counts: dict[str, int] = {}
+    for text in _sentences(texts):
+        for n in names(text):
+            person = _person_in(n) if n.endswith(" " + name) else ""
+            if person:
+                counts[person] = counts.get(person, 0) + 1
+    return max(counts, key=lambda n: (counts[n], -len(n))) if counts else ""
+
+
+def _person_in(name: str) -> str:
+    """The longest person's name that ends a run of capitalised words ("Sam Altman" in
+    "OpenAI CEO Sam Altman"), "" for none."""
+    parts = name.split()
+    for i in range(len(parts) - 1):
+        tail = " ".join(parts[i:])
+        if _answers(tail, True):
+            return tail
+    return ""
+
+
+def short_names(q: Question, texts: Sequence[str], limit: int = 2) -> list[str]:
+    """The single-word names of ``texts`` that none of them spells out in full ("Altman"
+    where none says "Sam Altman"), not in the question, most often named first: the
+    surnames whose full form a question about a person may need looked up."""
+    asked = set(words(q.plain))
+    count: dict[str, int] = {}
+    spelled: set[str] = set()
+    for text in _sentences(texts):
+        for n in names(text):
+            parts = n.split()
+            if len(parts) >= 2:
+                spelled.add(parts[-1])
+            elif _SURNAME.fullmatch(n) and n.lower() not in asked:
+                count[n] = count.get(n, 0) + 1
+    todo = [n for n in count if n not in spelled and n.lower() not in stopwords()]
+    return sorted(todo, key=lambda n: -count[n])[:limit]
 
 
 def _initials(name: str) -> str:
@@ -79,6 +134,7 @@ def add_bridge_entity(
     chosen: list[Scored],
     why: dict[tuple[str, int, int], str],
     pool: Sequence[Sentence] = (),
+    clear_lead: float = 2.0,
 ) -> str:
     """For an entity question, make sure the answer names the entity the supporting
     sentences share ("Which company ...?" -> the one they all name), in its fullest form.
@@ -88,22 +144,27 @@ def add_bridge_entity(
     holds; "" otherwise."""
     if q.kind != "entity" or not judged:
         return ""
-    found = bridge_entity(q, judged, pool)
+    found = bridge_entity(q, judged, pool, clear_lead)
     if found is None:
         return ""
-    bridge, shared = found
+    bridge, shared, clear = found
     named = any(names_asked_type(q, c.sentence.text) for c in chosen)
-    # Shared by two articles, or the only candidate when the answer names none yet.
-    if (shared >= 2 or not named) and not any(bridge in c.sentence.text for c in chosen):
-        _quote_holder(bridge, judged, chosen, why, pool)
-    if ASKED_TYPE.get(q.asks) is not None or not any(bridge in c.sentence.text for c in chosen):
-        return ""  # a date or a number answers itself; a name no quote spells is not given
     asked = set(words(q.plain))
     top = [n for n in names(chosen[0].sentence.text) if not set(words(n)) <= asked]
     lone = len(top) == 1 and (top[0] == bridge or bridge.endswith(" " + top[0]))
     person = asks_person(q)
-    # A person's name may stand alone in the best quote; a thing's is shared by two articles.
-    enough = shared >= 2 or (person and lone)
+    # The quotes call the person by surname only ("Altman"): quote where it is spelled out.
+    surname = person and any(
+        bridge.endswith(" " + n) for c in chosen for n in names(c.sentence.text)
+    )
+    # Shared by two articles, or the only candidate when the answer names none yet.
+    if (shared >= 2 or not named or surname) and not any(bridge in c.sentence.text for c in chosen):
+        _quote_holder(bridge, judged, chosen, why, pool)
+    if ASKED_TYPE.get(q.asks) is not None or not any(bridge in c.sentence.text for c in chosen):
+        return ""  # a date or a number answers itself; a name no quote spells is not given
+    # A person's name may stand alone in the best quote, or clearly lead the judged ones; a
+    # thing's is shared by two articles.
+    enough = shared >= 2 or (person and (lone or clear))
     return bridge if enough and _answers(bridge, person) else ""
 
 

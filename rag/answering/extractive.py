@@ -93,6 +93,9 @@ class AnswererConfig:
     # Logit bonus for a sentence that names something of the asked type the question does not
     # (a person for "who", a date for "when", a number for "how many").
     entity_bonus: float = 2.0
+    # A who answer opens with a person's name that the best quote names beside others when
+    # the judged sentences name it (weighted by logit) this many times as much as any other.
+    clear_lead: float = 2.0
     summary_sentences: int = 3
 
 
@@ -289,11 +292,13 @@ class ExtractiveAnswerer:
             for p in parts
             if not p.supported
         )
-        if q.kind == "yes_no" and parts:
+        if (q.kind == "yes_no" or q.choice) and parts:
             # Supported parts say yes to what they assert; a question that asserts a
-            # negation or a change ("did X fail to ...") gets the opposite.
+            # negation or a change ("did X fail to ...") gets the opposite. An either-or
+            # question gets the word of its choice that the yes or no stands for.
             yes = all(p.supported for p in parts) != q.negated
-            opening = "Yes." if yes else "No."
+            verdict = ("yes", "no") if not q.choice else q.choice
+            opening = f"{verdict[0 if yes else 1].capitalize()}."
         unsupported = tuple(p.text for p in parts if not p.supported)
         if q.clauses:
             clause_scored = [self._judge_clause(c, ranked_pool, vectors) for c in q.clauses]
@@ -391,7 +396,7 @@ class ExtractiveAnswerer:
                 chosen.insert(0, ranked[0])
                 why[ranked[0].sentence.key] = "best"
             judged = ranked + [s for ps in part_scored for s in ps]
-            lead = add_bridge_entity(q, judged, chosen, why, pool)
+            lead = add_bridge_entity(q, judged, chosen, why, pool, cfg.clear_lead)
             if q.temporal:
                 chosen.sort(key=lambda s: s.sentence.passage.published or dt.date.max)
             return chosen, why, lead
@@ -408,7 +413,7 @@ class ExtractiveAnswerer:
             if not repeats(cand):
                 chosen.append(cand)
                 why[cand.sentence.key] = "runner-up"
-        lead = add_bridge_entity(q, ranked, chosen, why, pool)
+        lead = add_bridge_entity(q, ranked, chosen, why, pool, cfg.clear_lead)
         return chosen, why, lead
 
     def _bonus(self, q: Question, s: Scored) -> Scored:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ..dates import dates_in
-from ..text import content_words, stem, strip_filler, words
+from ..text import CHOICES, content_words, stem, strip_filler, words
 
 # The first words of a question, mapped to the kind of answer it wants.
 _ENTITY = re.compile(
@@ -60,6 +60,22 @@ _NEGATED = re.compile(
 )
 
 
+# "consistent or inconsistent", either way round.
+_CHOICE = re.compile(
+    r"\b(?:" + "|".join(rf"{a}\s+or\s+{b}|{b}\s+or\s+{a}" for a, b in CHOICES) + r")\b",
+    re.IGNORECASE,
+)
+
+
+def choice_of(question: str) -> tuple[str, ...]:
+    """The two answers of an either-or question, as (what a yes says, what a no says)."""
+    m = _CHOICE.search(question)
+    if m is None:
+        return ()
+    said = {w.lower() for w in m.group().split()}
+    return next(pair for pair in CHOICES if set(pair) <= said)
+
+
 # Words that speak of the articles rather than of what they say: a part made of them
 # ("according to articles from both Fortune and") asks nothing of its own.
 _META = frozenset(
@@ -95,6 +111,21 @@ _META = frozenset(
         "person",
         "one",
         "another",
+        # How a question says an outlet wrote about something, not what it wrote.
+        "from",
+        "across",
+        "discussed",
+        "discusses",
+        "discussing",
+        "highlighted",
+        "highlights",
+        "highlighting",
+        "featured",
+        "featuring",
+        "described",
+        "describes",
+        "detailed",
+        "detailing",
     ]
 )
 
@@ -120,6 +151,7 @@ class Question:
     clauses: tuple[str, ...] = ()  # the questions a compound question joins
     temporal: bool = False
     negated: bool = False
+    choice: tuple[str, ...] = ()  # ("consistent", "inconsistent") of an either-or question
 
     @property
     def multi(self) -> bool:
@@ -223,7 +255,9 @@ def analyze(question: str, outlets: Sequence[str] = ()) -> Question:
         parts=parts,
         clauses=() if len(parts) >= 2 else clauses(plain),
         temporal=bool(_TEMPORAL.search(plain)),
-        negated=bool(_NEGATED.search(plain)),
+        # The choice ("consistent or inconsistent") asserts neither.
+        negated=bool(_NEGATED.search(_CHOICE.sub(" ", plain))),
+        choice=choice_of(plain),
     )
 
 

@@ -116,11 +116,16 @@ def citations(
 
 
 def key_phrases(groups: Sequence[Alternatives], text: str) -> float | None:
-    """Share of key phrases (any alternative) found in ``text``, markers ignored."""
+    """Share of key phrases (any alternative) found in ``text``, markers ignored, each from
+    the start of a word (so "Consistent" is not found in "Inconsistent")."""
     if not groups:
         return None
     plain = fold(strip_markers(text))
-    return sum(1 for g in groups if any(fold(a) in plain for a in g)) / len(groups)
+
+    def found(phrase: str) -> bool:
+        return bool(phrase) and re.search(r"(?<!\w)" + re.escape(phrase), plain) is not None
+
+    return sum(1 for g in groups if any(found(fold(a)) for a in g)) / len(groups)
 
 
 def answer_sentences(text: str) -> list[tuple[str, tuple[int, ...]]]:
