@@ -441,10 +441,13 @@ CHOICES = (
 
 # Sentences of the answerer's own (not quotes): a part the articles do not cover, a note that the
 # evidence is older than the question's dates, and the
-# "Yes." or "No." that opens the answer to a yes/no question ("Consistent." to an either-or one).
+# "Yes." or "No." that opens the answer to a yes/no question ("Consistent." to an either-or
+# one, "The one from Polygon." to a choice between outlets).
 AGE_NOTE = "Note: the newest article this answer rests on is from"
+# The answer to "which of the two articles ...?": "The one from Polygon." (its quote follows).
+SOURCE_CHOICE = "The one from {outlet}."
 NOTE = re.compile(
     r"^\s*(?:The articles (?:from .+? )?don't (?:clearly )?cover\b|" + re.escape(AGE_NOTE) + ")"
 )
 _VERDICTS = sorted({w.capitalize() for pair in CHOICES for w in pair} | {"Yes", "No"})
-OPENER = re.compile(rf"^\s*(?:{'|'.join(_VERDICTS)})\.(?:\s+|$)")
+OPENER = re.compile(rf"^\s*(?:{'|'.join(_VERDICTS)}|The one from [^\[\]]+?)\.(?:\s+|$)")

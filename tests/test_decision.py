@@ -316,6 +316,23 @@ def test_an_either_or_question_opens_with_its_word() -> None:
     assert m.faithfulness(a.text, {c.n: c.quote for c in a.citations}) == 1.0
 
 
+def test_which_of_two_articles_is_answered_with_an_outlet() -> None:
+    q = (
+        "Between the Harbor Gazette article and the Courier article, which story is about "
+        "batters struck out in the home opener?"
+    )
+    analysis = analyze(q, ["Harbor Gazette", "Courier"])
+    assert analysis.which_source.startswith("which story")
+    a = [x for x in answerer().generate(q, q, [GAZETTE, OTHER], analysis)][-1]
+    assert not isinstance(a, str) and not a.refused
+    assert a.text.startswith("The one from Courier. Ortega struck out 14 batters")
+    assert a.citations[0].source == "Courier"
+    assert m.faithfulness(a.text, {c.n: c.quote for c in a.citations}) == 1.0
+    # A which question about something else is no choice between outlets.
+    other = "Which union, according to the Harbor Gazette and the Courier, voted to strike?"
+    assert analyze(other, ["Harbor Gazette", "Courier"]).which_source == ""
+
+
 def test_key_phrases_match_from_the_start_of_a_word() -> None:
     assert m.key_phrases([("Consistent",)], "Inconsistent. The Gazette [1].") == 0.0
     assert m.key_phrases([("Consistent",)], "Consistent. The Gazette [1].") == 1.0

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..text import GENERIC, content_words, names, words
+from ..text import GENERIC, MONTHS, WEEKDAYS, content_words, names, words
 from ..types import Passage
 from .question import Question, Vocabulary
 
@@ -88,17 +88,31 @@ def load_model(path: Path = MODEL_FILE) -> Model:
         ) from None
 
 
+# Capitalised words that name no one: generic words, and months and weekdays (a date is a
+# matter of when an article was published, not a name its text must hold).
+_NOT_NAMED = GENERIC | frozenset(MONTHS) | frozenset(WEEKDAYS)
+
+
 def name_coverage(question: str, vocab: Vocabulary) -> tuple[float, list[str]]:
-    """Share of the question's names the passages mention (full names weigh double), and
-    the names they do not mention. Matching forgives typos and case ("blinkin")."""
-    found = [n for n in names(question, question=True) if any(w not in GENERIC for w in words(n))]
+    """Share of the question's names the passages mention (full names weigh double, and
+    one whose last word alone is mentioned, "Kenwright" for "Bill Kenwright", counts half),
+    and the names they do not mention. Matching forgives typos and case ("blinkin")."""
+    found = [
+        n for n in names(question, question=True) if any(w not in _NOT_NAMED for w in words(n))
+    ]
     if not found:
         return 1.0, []
-    missing = [
-        n for n in found if not vocab.covers(" ".join(w for w in words(n) if w not in GENERIC))
-    ]
+    missing: list[str] = []
+    lost = 0.0
+    for n in found:
+        ws = [w for w in words(n) if w not in _NOT_NAMED]
+        if vocab.covers(" ".join(ws)):
+            continue
+        missing.append(n)
+        surname = len(ws) > 1 and ws[-1] in vocab.words
+        lost += _weight(n) / 2 if surname else _weight(n)
     total = sum(_weight(n) for n in found)
-    return 1.0 - sum(_weight(n) for n in missing) / total, missing
+    return 1.0 - lost / total, missing
 
 
 def _weight(name: str) -> int:

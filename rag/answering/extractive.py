@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..text import (
     ASKED_TYPE,
+    SOURCE_CHOICE,
     content_terms,
     looks_like_heading,
     refusal_text,
@@ -299,6 +300,15 @@ class ExtractiveAnswerer:
             yes = all(p.supported for p in parts) != q.negated
             verdict = ("yes", "no") if not q.choice else q.choice
             opening = f"{verdict[0 if yes else 1].capitalize()}."
+        if q.which_source:
+            # "Which of the two articles ...?": the outlet whose best sentence fits it best,
+            # its quote first.
+            best = self._choose_source(q, sentences)
+            if best is not None:
+                chosen[:] = [best] + [c for c in chosen if c.sentence.key != best.sentence.key]
+                why[best.sentence.key] = f"answers: {short(q.which_source, 40)}"
+                everything.append(best)
+                opening = SOURCE_CHOICE.format(outlet=best.part)
         unsupported = tuple(p.text for p in parts if not p.supported)
         if q.clauses:
             clause_scored = [self._judge_clause(c, ranked_pool, vectors) for c in q.clauses]
@@ -310,6 +320,17 @@ class ExtractiveAnswerer:
             base, decision=decision, candidates=trace_candidates(everything, why, "not chosen")
         )
         return Decision(tuple(chosen), trace, notes, opening, unsupported, tuple(everything))
+
+    def _choose_source(self, q: Question, sentences: Sequence[Sentence]) -> Scored | None:
+        """The sentence, among the best few of each outlet the question names, that the
+        cross-encoder finds best answers its "which ..." clause."""
+        found: list[Scored] = []
+        for part in q.parts:
+            outlet = part.sources[0]
+            own = [s for s in sentences if s.passage.source == outlet]
+            picked = self._preselect(q.which_source, own, None, self.config.part_candidates)
+            found.extend(self._judge(q.which_source, picked, outlet))
+        return max(found, key=lambda s: s.logit, default=None)
 
     def _judge_clause(self, clause: str, pool: list[Sentence], vectors: Vectors) -> list[Scored]:
         picked = self._preselect(clause, pool, vectors, self.config.part_candidates)

@@ -67,6 +67,16 @@ _CHOICE = re.compile(
 )
 
 
+# "Between the Gazette's story and the Ledger's, which narrative involves ...?": the answer
+# is one of the outlets the question names.
+_WHICH_SOURCE = re.compile(
+    r"\bwhich\s+(?:of\s+(?:the|these|those)\s+(?:two\s+)?(?:articles|reports|stories|sources|"
+    r"outlets|publications|pieces|narratives|accounts)|(?:news\s+)?(?:narrative|article|story|"
+    r"report|piece|outlet|publication|source|account|one))\b",
+    re.IGNORECASE,
+)
+
+
 def choice_of(question: str) -> tuple[str, ...]:
     """The two answers of an either-or question, as (what a yes says, what a no says)."""
     m = _CHOICE.search(question)
@@ -152,6 +162,8 @@ class Question:
     temporal: bool = False
     negated: bool = False
     choice: tuple[str, ...] = ()  # ("consistent", "inconsistent") of an either-or question
+    # "which narrative involves ...?" of a question whose answer is one of its outlets
+    which_source: str = ""
 
     @property
     def multi(self) -> bool:
@@ -258,7 +270,13 @@ def analyze(question: str, outlets: Sequence[str] = ()) -> Question:
         # The choice ("consistent or inconsistent") asserts neither.
         negated=bool(_NEGATED.search(_CHOICE.sub(" ", plain))),
         choice=choice_of(plain),
+        which_source=_which_source(plain) if len(parts) >= 2 else "",
     )
+
+
+def _which_source(question: str) -> str:
+    m = _WHICH_SOURCE.search(question)
+    return question[m.start() :].strip() if m else ""
 
 
 # ------------------------------------------------------------------------ typo tolerance
