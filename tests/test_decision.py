@@ -360,6 +360,24 @@ def test_a_typed_question_without_its_type_is_refused() -> None:
     assert not answerer().decide(q, q, [story]).refused
 
 
+def test_a_typed_question_whose_quotes_lack_its_type_is_refused() -> None:
+    story = passage(
+        "The automated stacking cranes at Pier 9 will cost dockworkers their jobs. "
+        "Tickets were $12 at the door.",
+        "Harbor Gazette",
+        "g8",
+    )
+    q = "How much will the automated stacking cranes at Pier 9 cost?"
+    ans = answerer().decide(q, q, [story])
+    assert ans.refused
+    assert ans.trace.decision == "refused: no quoted sentence names the amount asked for"
+    # With the amount in the sentence that answers, it is answered.
+    priced = passage(
+        "The automated stacking cranes at Pier 9 will cost $90 million.", "Harbor Gazette", "g9"
+    )
+    assert not answerer().decide(q, q, [priced]).refused
+
+
 def test_summary_quotes_the_lead() -> None:
     lead = passage(
         "Dockworkers voted on Monday to strike at the port. Pickets go up Thursday. "

@@ -142,8 +142,8 @@ def add_bridge_entity(
     Returns the name when the answer can open with it: a who/which question whose quotes
     name it, and either two articles share it or it is the only new name the best quote
     holds; "" otherwise."""
-    if q.kind != "entity" or not judged:
-        return ""
+    if q.kind != "entity" or not judged or ASKED_TYPE.get(q.asks) is not None:
+        return ""  # a date, an amount or a number answers itself: no name to add
     found = bridge_entity(q, judged, pool, clear_lead)
     if found is None:
         return ""
@@ -160,8 +160,8 @@ def add_bridge_entity(
     # Shared by two articles, or the only candidate when the answer names none yet.
     if (shared >= 2 or not named or surname) and not any(bridge in c.sentence.text for c in chosen):
         _quote_holder(bridge, judged, chosen, why, pool)
-    if ASKED_TYPE.get(q.asks) is not None or not any(bridge in c.sentence.text for c in chosen):
-        return ""  # a date or a number answers itself; a name no quote spells is not given
+    if not any(bridge in c.sentence.text for c in chosen):
+        return ""  # a name no quote spells is not given
     # A person's name may stand alone in the best quote, or clearly lead the judged ones; a
     # thing's is shared by two articles.
     enough = shared >= 2 or (person and (lone or clear))

@@ -269,7 +269,7 @@ class ExtractiveAnswerer:
         if not answerable:
             reason = f"refused: P(answerable) {probability:.2f} < {self.threshold:.2f}"
             if untyped:
-                reason = f"refused: no candidate sentence names a {untyped}"
+                reason = f"refused: no candidate sentence names the {untyped} asked for"
             trace = replace(
                 base, decision=reason, candidates=trace_candidates(everything, {}, reason)
             )
@@ -278,6 +278,18 @@ class ExtractiveAnswerer:
         self._embed([s.sentence for ps in part_scored for s in ps], vectors)
         chosen, why, lead = self._select(q, scored, part_scored, vectors, sentences)
         everything += [c for c in chosen if c not in everything]
+        if (
+            kind is not None
+            and not q.parts
+            and not any(names_asked_type(q, c.sentence.text) for c in chosen)
+        ):
+            # "How much will X cost?" is not answered by quotes that name no amount, even
+            # when a weaker candidate names one about something else.
+            reason = f"refused: no quoted sentence names the {kind} asked for"
+            trace = replace(
+                base, decision=reason, candidates=trace_candidates(everything, {}, reason)
+            )
+            return Decision((), trace)
         # A who/which answer opens with the name, cited to the first quote that spells it.
         holder = next((i for i, c in enumerate(chosen) if lead and lead in c.sentence.text), -1)
         if holder > 0 and not q.temporal:  # markers read in order: its quote comes first
