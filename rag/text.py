@@ -210,6 +210,20 @@ _NOT_NAMES = frozenset(
     ]
 )
 # Acronyms and words that name no particular thing, so their absence proves nothing.
+# Titles that come before a person's name ("Councillor Chidi Okonjo", "Secretary Blinken"):
+# not part of the name a who answer gives.
+TITLES = frozenset(
+    [
+        *("mr", "mrs", "ms", "dr", "sir", "dame", "lord", "lady", "rev", "prof", "professor"),
+        *("president", "vice", "prime", "minister", "secretary", "senator", "sen", "rep"),
+        *("representative", "congressman", "congresswoman", "governor", "gov", "mayor"),
+        *("councillor", "councilor", "councilman", "councilwoman", "judge", "justice"),
+        *("chairman", "chairwoman", "chancellor", "ambassador", "commissioner", "sheriff"),
+        *("general", "gen", "colonel", "col", "captain", "capt", "lieutenant", "sergeant"),
+        *("officer", "detective", "coach", "king", "queen", "prince", "princess", "pope"),
+    ]
+)
+
 GENERIC = frozenset(
     [
         "us",

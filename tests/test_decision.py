@@ -276,6 +276,7 @@ def test_surnames_are_names_of_people_not_products() -> None:
     text = "OpenAI and iPhone makers met Bankman-Fried. Bankman-Fried spoke. Altman agreed."
     assert short_names(analysis, [text]) == ["Bankman-Fried", "Altman"]
     assert full_form("Altman", ["OpenAI CEO Sam Altman spoke."]) == "Sam Altman"
+    assert full_form("Okonjo", ["Councillor Chidi Okonjo judged the cakes."]) == "Chidi Okonjo"
 
 
 @pytest.mark.parametrize(

@@ -110,3 +110,59 @@ def test_partly_answerable_question_names_the_missing_part(multi_settings: Setti
     check_quotes(a, multi_settings)
     assert a.unsupported == ("what is his salary?",)
     assert "don't cover this part: “what is his salary?”" in a.text
+
+
+QUARRY = {
+    "quarry-plan.md": (
+        "Quarry plan divides Hillcrest",
+        "Hillcrest Tribune",
+        "2025-05-01",
+        "The proposed limestone quarry north of Hillcrest would bring 300 jobs, Okonjo told "
+        "the planning board on Tuesday. Okonjo, who chairs the county board, said the quarry "
+        "would open in 2027. Residents said the quarry would bring dust and trucks to their "
+        "roads.",
+    ),
+    "quarry-vote.md": (
+        "Planning board delays quarry vote",
+        "Hillcrest Tribune",
+        "2025-05-08",
+        "The planning board delayed its vote on the limestone quarry until June. Okonjo urged "
+        "members to approve the quarry plan and its 300 jobs quickly. Opponents gathered 2,000 "
+        "signatures against the quarry.",
+    ),
+    "bake-sale.md": (
+        "Bake sale raises $4,000 for the library",
+        "Valley Ledger",
+        "2025-04-02",
+        "Councillor Chidi Okonjo judged the cakes at the library bake sale on Saturday. The "
+        "sale raised $4,000 for new books.",
+    ),
+}
+
+
+def test_a_who_answer_names_in_full_a_person_its_passages_only_call_by_surname(
+    tmp_path: Path,
+) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for name, (title, source, day, body) in QUARRY.items():
+        (corpus / name).write_text(
+            f"---\ntitle: {title}\nsource: {source}\npublished: {day}\n---\n{body}\n",
+            encoding="utf-8",
+        )
+    s = Settings.from_env(index_dir=tmp_path / "index", corpus_dir=corpus)
+    rag.ingest([corpus], settings=s)
+    q = "Who said the limestone quarry would bring 300 jobs?"
+    # Two passages: the quarry stories, which say "Okonjo" only.
+    found = rag.retrieve(q, k=2, settings=s)
+    assert {p.source for p in found} == {"Hillcrest Tribune"}
+    a = rag.answer(q, k=2, settings=s)
+    assert not a.refused
+    check_quotes(a, s)
+    assert a.text.startswith("Chidi Okonjo [1].")
+    assert a.citations[0].source == "Valley Ledger" and "Chidi Okonjo" in a.citations[0].quote
+    assert any(c.source == "Hillcrest Tribune" for c in a.citations[1:])
+    # Within a filter the lookup stays inside it: no full name, no opening with one.
+    within = rag.answer(q, k=2, filters={"source": "Hillcrest Tribune"}, settings=s)
+    assert not within.refused and "Chidi" not in within.text
+    assert {c.source for c in within.citations} == {"Hillcrest Tribune"}

@@ -8,7 +8,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..chunking import sentence_spans
-from ..text import ANSWER_TYPES, ASKED_TYPE, GENERIC, PERSON_NOUNS, names, stopwords, words
+from ..text import (
+    ANSWER_TYPES,
+    ASKED_TYPE,
+    GENERIC,
+    PERSON_NOUNS,
+    TITLES,
+    names,
+    stopwords,
+    words,
+)
 from ..types import Candidate
 from .citations import Sentence
 from .question import Question
@@ -169,14 +178,19 @@ def add_bridge_entity(
 
 
 def _answers(name: str, person: bool) -> bool:
-    """A name fit to open an answer: no function word or title in it ("Because FTX",
-    "CEO of Binance"), and for a person a full name (two capitalised words, no acronym)."""
+    """A name fit to open an answer: no function word or generic word in it ("Because FTX",
+    "CEO of Binance"), and for a person a full name (two capitalised words, no acronym, no
+    title: "Chidi Okonjo", not "Councillor Chidi Okonjo")."""
     parts = name.split()
     stop = stopwords()
     if any(p.lower() in stop or p.lower() in GENERIC for p in parts):
         return False
     if person:
-        return len(parts) >= 2 and all(p[:1].isupper() and not p.isupper() for p in parts)
+        return (
+            len(parts) >= 2
+            and all(p[:1].isupper() and not p.isupper() for p in parts)
+            and not any(p.lower().rstrip(".") in TITLES for p in parts)
+        )
     return True
 
 
