@@ -210,6 +210,26 @@ _NOT_NAMES = frozenset(
     ]
 )
 # Acronyms and words that name no particular thing, so their absence proves nothing.
+# "short-range", "first-quarter": a word qualified by the word before its hyphen.
+_COMPOUND = re.compile(r"\b([a-z]+)-([a-z]+)\b")
+
+
+def conflicting_compound(question: str, sentence: str) -> str:
+    """The compound of ``sentence`` that qualifies something the question qualifies another
+    way ("intermediate-range" where it asks about "short-range", "first-quarter" for
+    "second-quarter"), "" for none. A sentence naming the question's own compound too has
+    no conflict."""
+    asked = set(_COMPOUND.findall(question.lower()))
+    if not asked:
+        return ""
+    said = set(_COMPOUND.findall(sentence.lower()))
+    for mod, head in said:
+        others = {m for m, h in asked if h == head}
+        if others and mod not in others and not any((m, head) in said for m in others):
+            return f"{mod}-{head}"
+    return ""
+
+
 # Titles that come before a person's name ("Councillor Chidi Okonjo", "Secretary Blinken"):
 # not part of the name a who answer gives.
 TITLES = frozenset(

@@ -18,7 +18,14 @@ from rag.chat import condense, unresolved_reference
 from rag.evaluate import metrics as m
 from rag.evaluate.splits import make_split, read_split
 from rag.evaluate.suite import Case, SuiteError
-from rag.text import NO_ANSWER, content_terms, is_refusal, strip_filler, unclear_reference
+from rag.text import (
+    NO_ANSWER,
+    conflicting_compound,
+    content_terms,
+    is_refusal,
+    strip_filler,
+    unclear_reference,
+)
 from rag.types import Passage
 
 REPO = Path(__file__).resolve().parents[1]
@@ -332,6 +339,20 @@ def test_which_of_two_articles_is_answered_with_an_outlet() -> None:
     # A which question about something else is no choice between outlets.
     other = "Which union, according to the Harbor Gazette and the Courier, voted to strike?"
     assert analyze(other, ["Harbor Gazette", "Courier"]).which_source == ""
+
+
+def test_a_sentence_qualifying_the_thing_asked_about_otherwise_does_not_answer() -> None:
+    q = "How far did the short-range missiles travel?"
+    other = "The intermediate-range missile traveled 1,100 kilometers."
+    assert conflicting_compound(q, other) == "intermediate-range"
+    assert conflicting_compound(q, "The short-range missiles traveled 400 km.") == ""
+    both = "Unlike the short-range missiles, the intermediate-range one flew 1,100 km."
+    assert conflicting_compound(q, both) == ""
+    assert conflicting_compound("How far did the missile travel?", other) == ""
+    story = passage(other + " It fell into the sea.", "Harbor Gazette", "g10")
+    ans = answerer().decide(q, q, [story])
+    assert ans.refused
+    assert any(c.text == other and not c.kept for c in ans.trace.candidates)
 
 
 def test_key_phrases_match_from_the_start_of_a_word() -> None:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from ..text import (
     ASKED_TYPE,
     SOURCE_CHOICE,
+    conflicting_compound,
     content_terms,
     looks_like_heading,
     refusal_text,
@@ -222,6 +223,10 @@ class ExtractiveAnswerer:
         self._embed(ranked_pool, vectors)
         search = vocab.correct(query) if query != question else judged
         scored = self._judge(judged, self._preselect(search, ranked_pool, vectors, cfg.candidates))
+        # A sentence about the "intermediate-range" missile does not answer a question about
+        # the "short-range" ones.
+        conflicts = [s for s in scored if conflicting_compound(judged, s.sentence.text)]
+        scored = [s for s in scored if s not in conflicts]
         part_scored: list[list[Scored]] = []
         for part in q.parts:
             outlet = part.sources[0]
@@ -265,7 +270,7 @@ class ExtractiveAnswerer:
             parts=parts,
             question=judged,
         )
-        everything = scored + [s for ps in part_scored for s in ps]
+        everything = scored + [s for ps in part_scored for s in ps] + conflicts
         if not answerable:
             reason = f"refused: P(answerable) {probability:.2f} < {self.threshold:.2f}"
             if untyped:
