@@ -105,7 +105,7 @@ test: setup lint browser llm
 GATE := rag eval -q --compare "" --modes ""
 SEED_MIN := answer_correct=0.84 entity_answered=0.88 citation_recall=0.88 recall=0.88 \
 	faithfulness=0.97 refusal_recall=0.70 pass_rate=0.84
-WORDINGS_MIN := answer_correct=0.85 entity_answered=0.90 citation_recall=0.90 faithfulness=0.97
+WORDINGS_MIN := answer_correct=0.90 entity_answered=0.90 citation_recall=0.90 faithfulness=0.97
 MULTI_MIN := answer_correct=0.71 entity_answered=0.80 evidence_cited=0.85 citation_recall=0.93 \
 	faithfulness=0.97 partial_flagged=0.70 refusal_recall=0.30
 MULTIHOP_MIN := answer_correct=0.49 entity_answered=0.71 evidence_cited=0.37 yes_no_correct=0.46 \
