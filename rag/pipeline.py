@@ -236,11 +236,10 @@ class Pipeline:
         """For each surname the passages never spell out ("Altman"), the passage of the
         collection that best does ("Sam Altman"), so that a who answer can name the person
         in full and cite where it is spelled."""
-        texts = [p.text for p in passages]
         found: list[Passage] = []
-        for name in short_names(analysis, texts):
+        for name in short_names(analysis, passages):
             for p in self.retriever.mentions(name, FULL_NAME_READ, filters):
-                if full_form(name, [p.text]):
+                if full_form(name, [p]):
                     found.append(p)
                     break
         return found

@@ -209,7 +209,6 @@ _NOT_NAMES = frozenset(
         "Whom",
     ]
 )
-# Acronyms and words that name no particular thing, so their absence proves nothing.
 # "short-range", "first-quarter": a word qualified by the word before its hyphen.
 _COMPOUND = re.compile(r"\b([a-z]+)-([a-z]+)\b")
 
@@ -244,6 +243,7 @@ TITLES = frozenset(
     ]
 )
 
+# Acronyms and words that name no particular thing, so their absence proves nothing.
 GENERIC = frozenset(
     [
         "us",

@@ -269,9 +269,9 @@ def test_a_surname_answer_quotes_where_the_full_name_is_spelled() -> None:
     spelled = passage("Dale Ferreira joined the union in 1990.", "Courier", "c7", 2)
     q = "Who led the strike at the port?"
     analysis = analyze(q, [])
-    assert short_names(analysis, [a.text, b.text]) == ["Ferreira"]
-    assert short_names(analysis, [a.text, spelled.text]) == []  # spelled out already
-    assert full_form("Ferreira", [spelled.text, a.text]) == "Dale Ferreira"
+    assert short_names(analysis, [a, b]) == ["Ferreira"]
+    assert short_names(analysis, [a, spelled]) == []  # spelled out already
+    assert full_form("Ferreira", [spelled, a]) == "Dale Ferreira"
     ans = answerer().decide(q, q, [a, b, spelled], analysis, main=2)
     assert ans.opening == "Dale Ferreira [1]."
     assert ans.chosen[0].sentence.passage.doc_id == "c7"
@@ -281,9 +281,15 @@ def test_a_surname_answer_quotes_where_the_full_name_is_spelled() -> None:
 def test_surnames_are_names_of_people_not_products() -> None:
     analysis = analyze("Who runs the lab?", [])
     text = "OpenAI and iPhone makers met Bankman-Fried. Bankman-Fried spoke. Altman agreed."
-    assert short_names(analysis, [text]) == ["Bankman-Fried", "Altman"]
-    assert full_form("Altman", ["OpenAI CEO Sam Altman spoke."]) == "Sam Altman"
-    assert full_form("Okonjo", ["Councillor Chidi Okonjo judged the cakes."]) == "Chidi Okonjo"
+    assert short_names(analysis, [passage(text, "Courier", "c8")]) == ["Bankman-Fried", "Altman"]
+    assert (
+        full_form("Altman", [passage("OpenAI CEO Sam Altman spoke.", "Courier", "c9")])
+        == "Sam Altman"
+    )
+    assert (
+        full_form("Okonjo", [passage("Councillor Chidi Okonjo judged.", "Courier", "c10")])
+        == "Chidi Okonjo"
+    )
 
 
 @pytest.mark.parametrize(

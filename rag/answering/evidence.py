@@ -7,7 +7,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..chunking import sentence_spans
 from ..text import (
     ANSWER_TYPES,
     ASKED_TYPE,
@@ -18,8 +17,8 @@ from ..text import (
     stopwords,
     words,
 )
-from ..types import Candidate
-from .citations import Sentence
+from ..types import Candidate, Passage
+from .citations import Sentence, passage_sentences
 from .question import Question
 
 
@@ -83,16 +82,12 @@ def bridge_entity(
 _SURNAME = re.compile(r"[A-Z](?:['’][A-Z])?[a-z]+(?:-[A-Z][a-z]+)?")
 
 
-def _sentences(texts: Sequence[str]) -> list[str]:
-    return [t[a:b] for t in texts for a, b in sentence_spans(t)]
-
-
-def full_form(name: str, texts: Sequence[str]) -> str:
-    """The full name ``texts`` give most often for a single-word ``name`` ("Sam Altman" for
-    "Altman"), "" when they give none."""
+def full_form(name: str, passages: Sequence[Passage]) -> str:
+    """The full name the passages give most often for a single-word ``name`` ("Sam Altman"
+    for "Altman"), "" when they give none."""
     counts: dict[str, int] = {}
-    for text in _sentences(texts):
-        for n in names(text):
+    for sent in passage_sentences(passages):
+        for n in names(sent.text):
             person = _person_in(n) if n.endswith(" " + name) else ""
             if person:
                 counts[person] = counts.get(person, 0) + 1
@@ -110,15 +105,15 @@ def _person_in(name: str) -> str:
     return ""
 
 
-def short_names(q: Question, texts: Sequence[str], limit: int = 2) -> list[str]:
-    """The single-word names of ``texts`` that none of them spells out in full ("Altman"
+def short_names(q: Question, passages: Sequence[Passage], limit: int = 2) -> list[str]:
+    """The single-word names of the passages that none of them spells out in full ("Altman"
     where none says "Sam Altman"), not in the question, most often named first: the
     surnames whose full form a question about a person may need looked up."""
     asked = set(words(q.plain))
     count: dict[str, int] = {}
     spelled: set[str] = set()
-    for text in _sentences(texts):
-        for n in names(text):
+    for sent in passage_sentences(passages):
+        for n in names(sent.text):
             parts = n.split()
             if len(parts) >= 2:
                 spelled.add(parts[-1])

@@ -225,8 +225,9 @@ class ExtractiveAnswerer:
         scored = self._judge(judged, self._preselect(search, ranked_pool, vectors, cfg.candidates))
         # A sentence about the "intermediate-range" missile does not answer a question about
         # the "short-range" ones.
-        conflicts = [s for s in scored if conflicting_compound(judged, s.sentence.text)]
-        scored = [s for s in scored if s not in conflicts]
+        fits = [not conflicting_compound(judged, s.sentence.text) for s in scored]
+        conflicts = [s for s, ok in zip(scored, fits, strict=True) if not ok]
+        scored = [s for s, ok in zip(scored, fits, strict=True) if ok]
         part_scored: list[list[Scored]] = []
         for part in q.parts:
             outlet = part.sources[0]
